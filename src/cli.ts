@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * The lam-mcp command: argv + environment -> settings -> a transport. The only process.exit in src/.
+ * Exit status: 0 after a clean shutdown, 2 for bad settings or usage, 1 when start-up fails.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, SETTINGS, helpText, parseConfig, processEnv, type Config } from "./config.js";
+import { messageOf } from "./errors.js";
+import { createLogger, type Logger } from "./log.js";
+import { createServices, type Services } from "./server.js";
+import { serveHttp } from "./transports/http.js";
+import { serveStdio } from "./transports/stdio.js";
+import { VERSION } from "./version.js";
+
+const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";
+
+function parseCli(argv: string[]) {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  };
+  for (const s of SETTINGS) options[s.flag] = { type: "string" };
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const settings: Record<string, unknown> = {};
+  for (const s of SETTINGS) if (values[s.flag] !== undefined) settings[s.key] = values[s.flag];
+  return { settings, help: values.help === true, version: values.version === true, positionals };
+}
+
+function banner(config: Config, services: Services): string {
+  return [
+    `lam-mcp ${VERSION}: an MCP server (tokenizer tools on a local model), speaking MCP over stdio.`,
+    `Model: ${services.engine.describeSource()} (loaded on the first call that needs it).`,
+    "It waits for an MCP client on stdin; this terminal is not one. Try it with the inspector:",
+    `  ${INSPECTOR} --cli node ${process.argv[1] ?? "dist/cli.js"} --model ${JSON.stringify(config.model)} --method tools/list`,
+    "or plug it into Claude Desktop (see README.md). Ctrl-D or Ctrl-C ends it.",
+    "",
+  ].join("\n");
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`lam-mcp: ${messageOf(error)}\nRun lam-mcp --help for the settings.\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stderr.write(helpText(VERSION));
+    return 0;
+  }
+  if (parsed.version) {
+    process.stderr.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (parsed.positionals.length > 0) {
+    process.stderr.write(`lam-mcp: unexpected argument ${JSON.stringify(parsed.positionals[0])}\nRun lam-mcp --help for usage.\n`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(parsed.settings, processEnv());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`lam-mcp: ${error.message}\nRun lam-mcp --help for the settings.\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const services = createServices(config, log);
+  return config.transport === "http" ? runHttp(services, log) : runStdio(config, services, log);
+}
+
+async function runStdio(config: Config, services: Services, log: Logger): Promise<number> {
+  if (process.stdin.isTTY) process.stderr.write(banner(config, services));
+  const running = await serveStdio(services);
+  const stop = () => void running.close();
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  await running.ended;
+  log.debug("stdio session ended");
+  await services.close();
+  return 0;
+}
+
+async function runHttp(services: Services, log: Logger): Promise<number> {
+  const running = await serveHttp(services);
+  log.info(`lam-mcp ${VERSION} listening on ${running.url}`, { url: running.url });
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  log.info("shutting down");
+  await running.close();
+  await services.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`lam-mcp: ${messageOf(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,231 @@
+/**
+ * Every setting of lam-mcp, in one table. Each has a CLI flag and an environment twin; the table drives the zod
+ * schema, `--help` and the README's settings table. Defaults <- environment <- CLI, parsed once, frozen.
+ * This is the only module that reads process.env.
+ */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+
+export const DEFAULT_MODEL = "hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M";
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"])]).transform((v) =>
+  typeof v === "boolean" ? v : v === "true" || v === "1" || v === "yes",
+);
+const list = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
+
+interface Setting {
+  /** camelCase key in Config */
+  key: string;
+  /** --flag */
+  flag: string;
+  env: string;
+  /** Shown in --help and the README. */
+  help: string;
+  /** Placeholder for the value in --help; absent for booleans. */
+  value?: string;
+  schema: z.ZodType;
+  /** A secret is masked wherever the effective settings are shown. */
+  secret?: boolean;
+}
+
+export const SETTINGS = [
+  {
+    key: "model",
+    flag: "model",
+    env: "LAM_MODEL",
+    value: "PATH|URI|URL",
+    help: "The GGUF model: a file path, an hf:user/repo:QUANT URI or an https URL (downloaded on first use).",
+    schema: z.string().min(1).default(DEFAULT_MODEL),
+  },
+  {
+    key: "modelsDir",
+    flag: "models-dir",
+    env: "LAM_MODELS_DIR",
+    value: "DIR",
+    help: "Where downloaded models are cached.",
+    schema: z.string().min(1).default(join(homedir(), ".cache", "lam-mcp", "models")),
+  },
+  {
+    key: "hfEndpoint",
+    flag: "hf-endpoint",
+    env: "HF_ENDPOINT",
+    value: "URL",
+    help: "The Hugging Face endpoint used to resolve hf: URIs (for mirrors).",
+    schema: z.url({ protocol: /^https?$/ }).default("https://huggingface.co/"),
+  },
+  {
+    key: "threads",
+    flag: "threads",
+    env: "LAM_THREADS",
+    value: "N",
+    help: "CPU threads for llama.cpp (0 = llama.cpp's own choice). Default measured by `npm run bench`.",
+    schema: intFrom(0, 1024).default(1),
+  },
+  {
+    key: "gpu",
+    flag: "gpu",
+    env: "LAM_GPU",
+    value: "auto|false|cuda|vulkan",
+    help: "GPU backend for llama.cpp; false runs on the CPU only.",
+    schema: z.enum(["auto", "false", "cuda", "vulkan"]).default("auto"),
+  },
+  {
+    key: "contextSize",
+    flag: "context-size",
+    env: "LAM_CONTEXT_SIZE",
+    value: "TOKENS",
+    help: "Context size in tokens of each generation sequence (capped by the model's training context).",
+    schema: intFrom(64, 1 << 20).default(4096),
+  },
+  {
+    key: "maxInputChars",
+    flag: "max-input-chars",
+    env: "LAM_MAX_INPUT_CHARS",
+    value: "N",
+    help: "Largest text (in characters, summed over a call) that the tokenizer tools accept.",
+    schema: intFrom(1, 1 << 30).default(4_000_000),
+  },
+  {
+    key: "transport",
+    flag: "transport",
+    env: "LAM_TRANSPORT",
+    value: "stdio|http",
+    help: "How clients connect: stdio (a child process) or Streamable HTTP at /mcp.",
+    schema: z.enum(["stdio", "http"]).default("stdio"),
+  },
+  {
+    key: "host",
+    flag: "host",
+    env: "LAM_HOST",
+    value: "ADDRESS",
+    help: "Address the HTTP transport binds.",
+    schema: z.string().min(1).default("127.0.0.1"),
+  },
+  {
+    key: "port",
+    flag: "port",
+    env: "LAM_PORT",
+    value: "N",
+    help: "Port of the HTTP transport (0 = any free port, printed on stderr).",
+    schema: intFrom(0, 65535).default(3333),
+  },
+  {
+    key: "allowedHosts",
+    flag: "allowed-hosts",
+    env: "LAM_ALLOWED_HOSTS",
+    value: "LIST",
+    help: "Extra Host header values the HTTP transport accepts (comma-separated), besides the bound address.",
+    schema: list.default([]),
+  },
+  {
+    key: "allowedOrigins",
+    flag: "allowed-origins",
+    env: "LAM_ALLOWED_ORIGINS",
+    value: "LIST",
+    help: "Extra Origin header values the HTTP transport accepts (comma-separated), besides loopback origins.",
+    schema: list.default([]),
+  },
+  {
+    key: "logLevel",
+    flag: "log-level",
+    env: "LAM_LOG_LEVEL",
+    value: "debug|info|warn|error|silent",
+    help: "Least severe log line written to stderr.",
+    schema: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  },
+  {
+    key: "logFormat",
+    flag: "log-format",
+    env: "LAM_LOG_FORMAT",
+    value: "auto|text|json",
+    help: "Log lines as text or JSON; auto = text on a terminal, JSON otherwise.",
+    schema: z.enum(["auto", "text", "json"]).default("auto"),
+  },
+] as const satisfies readonly Setting[];
+
+type SettingList = typeof SETTINGS;
+type SettingByKey<K extends string> = Extract<SettingList[number], { key: K }>;
+export type Config = Readonly<{
+  [K in SettingList[number]["key"]]: z.output<SettingByKey<K>["schema"]>;
+}>;
+
+const ConfigSchema = z.object(
+  Object.fromEntries(SETTINGS.map((s) => [s.key, s.schema])) as { [K in SettingList[number]["key"]]: SettingByKey<K>["schema"] },
+);
+
+export type RawSettings = Partial<Record<string, unknown>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses settings: defaults <- environment <- cli. Throws ConfigError listing every problem. */
+export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}): Config {
+  const merged: Record<string, unknown> = {};
+  const source: Record<string, string> = {};
+  for (const s of SETTINGS) {
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined && fromEnv !== "") {
+      merged[s.key] = fromEnv;
+      source[s.key] = s.env;
+    }
+    if (cli[s.key] !== undefined) {
+      merged[s.key] = cli[s.key];
+      source[s.key] = `--${s.flag}`;
+    }
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "");
+      const where = source[key] ?? key;
+      return `${where}: ${issue.message} (got ${JSON.stringify(merged[key])})`;
+    });
+    throw new ConfigError(problems);
+  }
+  const config = { ...parsed.data } as Record<string, unknown>;
+  config.modelsDir = resolve(String(config.modelsDir));
+  return Object.freeze(config) as Config;
+}
+
+/** Reads the process environment: the one place in src/ that does. */
+export function processEnv(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
+/** The effective settings with secrets masked, for display. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS as readonly Setting[]) {
+    const value = (config as Record<string, unknown>)[s.key];
+    out[s.key] = s.secret && value ? "***" : value;
+  }
+  return out;
+}
+
+export function helpText(version: string): string {
+  const rows = (SETTINGS as readonly Setting[]).map((s) => {
+    const flag = `--${s.flag}${s.value ? ` ${s.value}` : ""}`;
+    const def = ConfigSchema.shape[s.key as keyof typeof ConfigSchema.shape].safeParse(undefined);
+    const shown = def.success && def.data !== undefined ? ` [default: ${JSON.stringify(def.data)}]` : "";
+    return `  ${flag}\n      ${s.help}${shown}\n      env: ${s.env}`;
+  });
+  return [
+    `lam-mcp ${version}: an MCP server of tokenizer, local generation, search and action tools.`,
+    "",
+    "Usage:",
+    "  lam-mcp [settings]           serve MCP (stdio unless --transport http)",
+    "  lam-mcp --help | --version",
+    "",
+    "Settings (a flag wins over its environment twin):",
+    ...rows,
+    "",
+  ].join("\n");
+}

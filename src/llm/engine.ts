@@ -1,0 +1,248 @@
+/**
+ * The model engine: node-llama-cpp behind a small interface. Everything loads lazily, once:
+ * the llama.cpp binding on first need, the model file resolved (and downloaded) on first need, then either a
+ * vocabulary-only load (tokenizer tools: ~20 ms, no weights in memory) or the full model (generation).
+ * A failed load is not cached: the next call tries again and gets the same clear error if nothing changed.
+ */
+import { basename } from "node:path";
+import {
+  getLlama,
+  GgufFileType,
+  LlamaLogLevel,
+  NoBinaryFoundError,
+  type GgufFileInfo,
+  type Llama,
+  type LlamaModel,
+} from "node-llama-cpp";
+import { ToolError, messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
+import { checkGguf } from "./gguf-check.js";
+import { parseModelSource, resolveModelPath, type DownloadProgress, type ModelSource } from "./resolve.js";
+
+export interface EngineSettings {
+  model: string;
+  modelsDir: string;
+  hfEndpoint: string;
+  threads: number;
+  gpu: "auto" | "false" | "cuda" | "vulkan";
+  contextSize: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  file: string;
+  source: string;
+  sizeBytes: number;
+  architecture: string;
+  quantization: string;
+  trainContextSize: number;
+  vocabularySize: number;
+  embeddingSize: number;
+  chatTemplate: boolean;
+}
+
+export interface LoadedModel {
+  model: LlamaModel;
+  info: ModelInfo;
+  vocabOnly: boolean;
+  /** A per-loaded-model cache for derived data (token tables, vocabulary analysis). */
+  cache: Map<string, unknown>;
+}
+
+export interface LoadListener {
+  onDownload?(progress: DownloadProgress): void;
+}
+
+export type EngineState = "idle" | "loading" | "vocab" | "full";
+
+export class ModelEngine {
+  private llama: Promise<Llama> | undefined;
+  private resolved: Promise<{ path: string; gguf: GgufFileInfo; bytes: number }> | undefined;
+  private vocab: Promise<LoadedModel> | undefined;
+  private full: Promise<LoadedModel> | undefined;
+  private readonly listeners = new Set<LoadListener>();
+  private readonly source: ModelSource;
+  private closed = false;
+  private lastDownloadLog = 0;
+  loadMs: number | undefined;
+
+  constructor(
+    readonly settings: EngineSettings,
+    private readonly log: Logger,
+  ) {
+    this.source = parseModelSource(settings.model);
+  }
+
+  /** What the engine would load, without loading anything. */
+  describeSource(): string {
+    return this.source.kind === "path" ? this.source.path : this.source.kind === "uri" ? this.source.uri : this.source.url;
+  }
+
+  get state(): EngineState {
+    if (this.full) return "full";
+    if (this.vocab) return "vocab";
+    return this.resolved ? "loading" : "idle";
+  }
+
+  /** A model for tokenization: the full model when loaded (or loading), else a vocabulary-only load. */
+  async tokenizer(listener?: LoadListener, signal?: AbortSignal): Promise<LoadedModel> {
+    if (this.full) return this.wait(this.full, listener, signal);
+    this.vocab ??= this.retryable(() => this.load(true), () => (this.vocab = undefined));
+    return this.wait(this.vocab, listener, signal);
+  }
+
+  /** The fully loaded model, for generation and embeddings. */
+  async model(listener?: LoadListener, signal?: AbortSignal): Promise<LoadedModel> {
+    this.full ??= this.retryable(
+      async () => {
+        const loaded = await this.load(false);
+        const vocab = this.vocab;
+        this.vocab = undefined;
+        if (vocab) void vocab.then((v) => v.model.dispose()).catch(() => undefined);
+        return loaded;
+      },
+      () => (this.full = undefined),
+    );
+    return this.wait(this.full, listener, signal);
+  }
+
+  /** The llama.cpp binding, loaded once. */
+  async binding(): Promise<Llama> {
+    this.llama ??= this.retryable(() => this.loadBinding(), () => (this.llama = undefined));
+    return this.llama;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const models = [this.vocab, this.full].filter((p): p is Promise<LoadedModel> => p !== undefined);
+    this.vocab = this.full = undefined;
+    for (const p of models) {
+      const loaded = await p.catch(() => undefined);
+      await loaded?.model.dispose().catch(() => undefined);
+    }
+    const llama = await this.llama?.catch(() => undefined);
+    this.llama = undefined;
+    await llama?.dispose().catch(() => undefined);
+  }
+
+  private retryable<T>(make: () => Promise<T>, reset: () => void): Promise<T> {
+    const promise = make();
+    promise.catch(() => reset());
+    return promise;
+  }
+
+  private async wait<T>(promise: Promise<T>, listener: LoadListener | undefined, signal: AbortSignal | undefined): Promise<T> {
+    if (listener) this.listeners.add(listener);
+    try {
+      if (!signal) return await promise;
+      return await new Promise<T>((resolvePromise, reject) => {
+        const onAbort = () => reject(new ToolError("cancelled while the model was loading", { code: "cancelled" }));
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        promise.then(resolvePromise, reject).finally(() => signal.removeEventListener("abort", onAbort));
+      });
+    } finally {
+      if (listener) this.listeners.delete(listener);
+    }
+  }
+
+  private async resolve(): Promise<{ path: string; gguf: GgufFileInfo; bytes: number }> {
+    this.resolved ??= this.retryable(
+      async () => {
+        const path = await resolveModelPath(this.source, {
+          modelsDir: this.settings.modelsDir,
+          hfEndpoint: this.settings.hfEndpoint,
+          onProgress: (p) => this.onDownload(p),
+        });
+        return { path, ...(await checkGguf(path)) };
+      },
+      () => (this.resolved = undefined),
+    );
+    return this.resolved;
+  }
+
+  private onDownload(progress: DownloadProgress) {
+    for (const l of this.listeners) l.onDownload?.(progress);
+    const now = Date.now();
+    if (now - this.lastDownloadLog > 2000 || progress.downloadedBytes === progress.totalBytes) {
+      this.lastDownloadLog = now;
+      const pct = progress.totalBytes > 0 ? ((100 * progress.downloadedBytes) / progress.totalBytes).toFixed(1) : "?";
+      this.log.info(`downloading model ${this.describeSource()}: ${pct}%`, { ...progress });
+    }
+  }
+
+  private async loadBinding(): Promise<Llama> {
+    const { gpu, threads } = this.settings;
+    try {
+      return await getLlama({
+        gpu: gpu === "false" ? false : gpu,
+        ...(threads > 0 ? { maxThreads: threads } : {}),
+        build: "never",
+        progressLogs: false,
+        logLevel: LlamaLogLevel.warn,
+        logger: (level, message) => {
+          const text = message.trim();
+          if (!text) return;
+          if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.log.error(`llama.cpp: ${text}`);
+          else this.log.debug(`llama.cpp: ${text}`);
+        },
+      });
+    } catch (error) {
+      if (error instanceof NoBinaryFoundError) {
+        throw new ToolError("No prebuilt llama.cpp binary fits this machine, and lam-mcp does not compile one at run time.", {
+          hint: "Run `npx --no node-llama-cpp source download` once to build llama.cpp for this machine, or try --gpu false.",
+          code: "engine_unavailable",
+        });
+      }
+      throw new ToolError(`llama.cpp could not start with --gpu ${gpu}: ${messageOf(error)}`, {
+        hint: "Try --gpu false (CPU only) or --gpu auto.",
+        code: "engine_unavailable",
+      });
+    }
+  }
+
+  private async load(vocabOnly: boolean): Promise<LoadedModel> {
+    if (this.closed) throw new ToolError("the server is shutting down", { code: "closed" });
+    const started = performance.now();
+    const { path, gguf, bytes } = await this.resolve();
+    const llama = await this.binding();
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({
+        modelPath: path,
+        vocabOnly,
+        ...(this.settings.gpu === "false" ? { gpuLayers: 0 } : {}),
+      });
+    } catch (error) {
+      throw new ToolError(`llama.cpp could not load ${path}: ${messageOf(error)}`, {
+        hint: "Check that the file is a complete GGUF model supported by llama.cpp, or set --model / LAM_MODEL to another.",
+        code: "model_invalid",
+      });
+    }
+    const ms = performance.now() - started;
+    if (!vocabOnly) this.loadMs = ms;
+    const info = describeModel(gguf, path, bytes, this.describeSource());
+    this.log.info(`model loaded${vocabOnly ? " (vocabulary only)" : ""}`, { file: path, ms: Math.round(ms) });
+    return { model, info, vocabOnly, cache: new Map() };
+  }
+}
+
+function describeModel(gguf: GgufFileInfo, path: string, bytes: number, source: string): ModelInfo {
+  const general = (gguf.metadata as { general?: { name?: string; file_type?: number; architecture?: string } }).general ?? {};
+  const fileType = general.file_type;
+  const quantization =
+    fileType === undefined ? "unknown" : (GgufFileType[fileType] ?? `type ${fileType}`).replace(/^(MOSTLY_|ALL_)/, "");
+  const tokens = gguf.metadata.tokenizer?.ggml;
+  return {
+    name: general.name ?? basename(path).replace(/\.gguf$/i, ""),
+    file: path,
+    source,
+    sizeBytes: bytes,
+    architecture: general.architecture ?? "unknown",
+    quantization,
+    trainContextSize: Number(gguf.architectureMetadata.context_length ?? 0),
+    vocabularySize: tokens?.tokens?.length ?? 0,
+    embeddingSize: Number(gguf.architectureMetadata.embedding_length ?? 0),
+    chatTemplate: typeof (gguf.metadata as { tokenizer?: { chat_template?: unknown } }).tokenizer?.chat_template === "string",
+  };
+}

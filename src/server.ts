@@ -1,0 +1,99 @@
+/**
+ * createServices(config) builds what every session shares (the model engine, the tool catalog);
+ * createServer(services) builds one MCP server for one connection. Nothing loads or listens at import time.
+ */
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type ServerNotification,
+} from "@modelcontextprotocol/sdk/types.js";
+import { ToolCatalog } from "./catalog.js";
+import type { Config } from "./config.js";
+import { ModelEngine } from "./llm/engine.js";
+import type { Logger } from "./log.js";
+import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
+import { tokenTools } from "./tokens/tools.js";
+import { VERSION } from "./version.js";
+
+export interface Services {
+  config: Config;
+  log: Logger;
+  engine: ModelEngine;
+  catalog: ToolCatalog;
+  observe?: CallObserver;
+  close(): Promise<void>;
+}
+
+export function createServices(config: Config, log: Logger): Services {
+  const engine = new ModelEngine(config, log);
+  const catalog = new ToolCatalog([...tokenTools({ engine, maxInputChars: config.maxInputChars })]);
+  return {
+    config,
+    log,
+    engine,
+    catalog,
+    async close() {
+      await engine.close();
+    },
+  };
+}
+
+const INSTRUCTIONS =
+  "lam-mcp gives you a local model's tokenizer (tokenize, detokenize, count_tokens, vocabulary). " +
+  "Tool errors say what was wrong and how to fix it; read the hint and retry.";
+
+export function createServer(services: Services): McpServer {
+  const { catalog, log } = services;
+  const mcp = new McpServer({ name: "lam-mcp", title: "lam-mcp", version: VERSION }, { instructions: INSTRUCTIONS });
+  const server = mcp.server;
+  server.registerCapabilities({ tools: { listChanged: true } });
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: catalog.list().map((spec) => ({
+      name: spec.name,
+      title: spec.title,
+      description: spec.description,
+      inputSchema: spec.inputSchema as { type: "object"; [key: string]: unknown },
+      ...(spec.outputSchema ? { outputSchema: spec.outputSchema as { type: "object"; [key: string]: unknown } } : {}),
+      annotations: { title: spec.title, ...spec.annotations },
+    })),
+  }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const name = request.params.name;
+    const spec = catalog.get(name);
+    if (!spec) {
+      const names = catalog.list().map((s) => s.name);
+      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}. Available tools: ${names.join(", ")}.`);
+    }
+    const progressToken = request.params._meta?.progressToken;
+    const ctx: ToolContext = {
+      signal: extra.signal,
+      wantsProgress: progressToken !== undefined,
+      async progress(update) {
+        if (progressToken === undefined || extra.signal.aborted) return;
+        const notification: ServerNotification = { method: "notifications/progress", params: { progressToken, ...update } };
+        await extra.sendNotification(notification);
+      },
+      elicit: server.getClientCapabilities()?.elicitation
+        ? async (req) => (await server.elicitInput({ mode: "form", ...req } as never, { signal: extra.signal })) as ElicitAnswer
+        : undefined,
+      log,
+      tool: name,
+    };
+    return callTool(spec, request.params.arguments, ctx, services.observe);
+  });
+
+  const unsubscribe = catalog.onChange(() => {
+    if (server.transport) void mcp.sendToolListChanged();
+  });
+  const previousOnClose = server.onclose;
+  server.onclose = () => {
+    unsubscribe();
+    previousOnClose?.();
+  };
+  return mcp;
+}

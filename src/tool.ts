@@ -1,0 +1,191 @@
+/**
+ * defineTool() and the one wrapper every tool call goes through: input validation with messages that name the
+ * field, ToolError -> isError result with a hint, progress, the cancellation signal, timing and logging.
+ * Tool families never touch the SDK: they export arrays of tools made here.
+ */
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { ToolError, messageOf } from "./errors.js";
+import type { Logger } from "./log.js";
+
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+export interface ElicitRequest {
+  message: string;
+  /** A flat JSON Schema object of primitive properties (the MCP elicitation subset). */
+  requestedSchema: Record<string, unknown>;
+}
+export interface ElicitAnswer {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, unknown>;
+}
+
+export interface ToolContext {
+  /** Aborted when the client cancels the call or goes away. */
+  signal: AbortSignal;
+  /** True when the client sent a progressToken: progress() then reaches it. */
+  wantsProgress: boolean;
+  /** Sends a progress notification when the client asked for them; otherwise does nothing. */
+  progress(update: Progress): Promise<void>;
+  /** Asks the user through the client, when the client supports elicitation (undefined otherwise). */
+  elicit: ((request: ElicitRequest) => Promise<ElicitAnswer>) | undefined;
+  log: Logger;
+  tool: string;
+}
+
+/** What a tool returns: structured content (validated by its output schema) and a short text rendering. */
+export interface ToolOutput<T = Record<string, unknown>> {
+  structured: T;
+  text: string;
+}
+
+export interface CallResult {
+  content: Array<{ type: "text"; text: string }>;
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+  [key: string]: unknown;
+}
+
+/** A tool as the server sees it: JSON Schemas for the client, a validator and a call for the wrapper. */
+export interface ToolSpec {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations: ToolAnnotations;
+  /** Returns the validated arguments, or the list of problems ("temperature: must be <= 2"). */
+  validate(args: unknown): { ok: true; value: unknown } | { ok: false; problems: string[] };
+  run(args: unknown, ctx: ToolContext): Promise<ToolOutput>;
+}
+
+export interface DefineToolOptions<I extends z.ZodObject, O extends z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  annotations: ToolAnnotations;
+  run(args: z.output<I>, ctx: ToolContext): Promise<ToolOutput<z.output<O>>>;
+}
+
+const TOOL_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options: DefineToolOptions<I, O>): ToolSpec {
+  if (!TOOL_NAME.test(options.name)) throw new Error(`bad tool name ${options.name}: snake_case, at most 64 characters`);
+  const inputSchema = z.toJSONSchema(options.input, { io: "input", target: "draft-7" }) as Record<string, unknown>;
+  const outputSchema = z.toJSONSchema(options.output, { io: "output", target: "draft-7" }) as Record<string, unknown>;
+  delete inputSchema.$schema;
+  delete outputSchema.$schema;
+  return {
+    name: options.name,
+    title: options.title,
+    description: options.description,
+    inputSchema,
+    outputSchema,
+    annotations: options.annotations,
+    validate(args) {
+      const parsed = options.input.safeParse(args ?? {});
+      return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problems: zodProblems(parsed.error) };
+    },
+    run: (args, ctx) => options.run(args as z.output<I>, ctx) as Promise<ToolOutput>,
+  };
+}
+
+/** "field.sub: message" lines from a zod error. */
+export function zodProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "(arguments)";
+    if (issue.code === "unrecognized_keys") return `${path}: unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** A compact signature for hints: `tokenize {text: string, special?: boolean}`. */
+export function signatureOf(spec: Pick<ToolSpec, "name" | "inputSchema">): string {
+  const props = (spec.inputSchema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const required = new Set((spec.inputSchema.required ?? []) as string[]);
+  const fields = Object.entries(props).map(([key, schema]) => `${key}${required.has(key) ? "" : "?"}: ${typeOf(schema)}`);
+  return `${spec.name} {${fields.join(", ")}}`;
+}
+
+function typeOf(schema: Record<string, unknown>): string {
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join("|");
+  if (schema.type === "array") return `${typeOf((schema.items ?? {}) as Record<string, unknown>)}[]`;
+  if (Array.isArray(schema.anyOf)) return (schema.anyOf as Array<Record<string, unknown>>).map(typeOf).join("|");
+  return typeof schema.type === "string" ? schema.type : "any";
+}
+
+export interface CallObserver {
+  (event: { tool: string; outcome: "ok" | "tool_error" | "invalid_arguments" | "internal_error" | "cancelled"; ms: number }): void;
+}
+
+/**
+ * Runs one call through the wrapper. Never throws for anything a tool does: the result is an isError result
+ * for expected failures and for internal errors alike.
+ */
+export async function callTool(
+  spec: ToolSpec,
+  rawArgs: unknown,
+  ctx: ToolContext,
+  observe?: CallObserver,
+): Promise<CallResult> {
+  const started = performance.now();
+  const done = (outcome: Parameters<CallObserver>[0]["outcome"], result: CallResult) => {
+    const ms = performance.now() - started;
+    observe?.({ tool: spec.name, outcome, ms });
+    ctx.log.debug("tool call", { tool: spec.name, outcome, ms: Math.round(ms * 10) / 10 });
+    return result;
+  };
+  const checked = spec.validate(rawArgs);
+  if (!checked.ok) {
+    const error = new ToolError(`Invalid arguments for ${spec.name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}`, {
+      code: "invalid_arguments",
+      hint: `Call it as ${signatureOf(spec)}; the tool's inputSchema gives every range and default.`,
+      data: { problems: checked.problems },
+    });
+    return done("invalid_arguments", errorResult(error));
+  }
+  try {
+    const output = await spec.run(checked.value, ctx);
+    return done("ok", {
+      content: [{ type: "text", text: output.text }],
+      structuredContent: output.structured as Record<string, unknown>,
+    });
+  } catch (error) {
+    if (error instanceof ToolError) {
+      return done(ctx.signal.aborted && error.code === "cancelled" ? "cancelled" : "tool_error", errorResult(error));
+    }
+    if (ctx.signal.aborted) {
+      return done("cancelled", errorResult(new ToolError(`${spec.name} was cancelled`, { code: "cancelled" })));
+    }
+    const ref = randomUUID().slice(0, 8);
+    ctx.log.error(`internal error in ${spec.name}`, { ref, error });
+    return done(
+      "internal_error",
+      errorResult(
+        new ToolError(`internal error in ${spec.name} (ref ${ref}): ${messageOf(error)}`, {
+          code: "internal",
+          hint: "This is a bug or an environment problem, not your input; the server log has the details under that ref.",
+        }),
+      ),
+    );
+  }
+}
+
+export function errorResult(error: ToolError): CallResult {
+  const result: CallResult = { content: [{ type: "text", text: error.render() }], isError: true };
+  result._meta = { "lam/error": { code: error.code, message: error.message, hint: error.hint, ...(error.data ?? {}) } };
+  return result;
+}

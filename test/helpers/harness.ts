@@ -1,0 +1,66 @@
+/**
+ * Test harness: a real MCP Client connected to a real lam-mcp server over an in-memory transport pair.
+ * `await using h = await connect({...})` closes the client, the server and the model engine afterwards.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { inject } from "vitest";
+import { parseConfig, type RawSettings } from "../../src/config.js";
+import { silentLogger, type Logger } from "../../src/log.js";
+import { createServer, createServices, type Services } from "../../src/server.js";
+
+export interface Harness extends AsyncDisposable {
+  client: Client;
+  services: Services;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  /** Calls a tool that must succeed and returns its structured content. */
+  ok<T = Record<string, unknown>>(name: string, args?: Record<string, unknown>): Promise<T>;
+  /** Calls a tool that must fail and returns its error text. */
+  fails(name: string, args?: Record<string, unknown>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function testConfig(settings: RawSettings = {}) {
+  return parseConfig({ model: inject("modelPath"), threads: 1, gpu: "false", logLevel: "silent", ...settings }, {});
+}
+
+export async function connect(
+  settings: RawSettings = {},
+  options: { log?: Logger; services?: Services; clientCapabilities?: Record<string, unknown> } = {},
+): Promise<Harness> {
+  const services = options.services ?? createServices(testConfig(settings), options.log ?? silentLogger);
+  const server = createServer(services);
+  const client = new Client({ name: "lam-test", version: "0.0.0" }, { capabilities: options.clientCapabilities ?? {} });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  await client.connect(clientSide);
+  const call = async (name: string, args: Record<string, unknown> = {}) =>
+    (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const close = async () => {
+    await client.close();
+    await server.close();
+    if (!options.services) await services.close();
+  };
+  return {
+    client,
+    services,
+    call,
+    async ok<T>(name: string, args: Record<string, unknown> = {}) {
+      const result = await call(name, args);
+      if (result.isError) throw new Error(`${name} failed: ${textOf(result)}`);
+      return result.structuredContent as T;
+    },
+    async fails(name: string, args: Record<string, unknown> = {}) {
+      const result = await call(name, args);
+      if (!result.isError) throw new Error(`${name} was expected to fail but returned ${textOf(result)}`);
+      return textOf(result);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+export function textOf(result: CallToolResult): string {
+  return result.content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`)).join("\n");
+}

@@ -1,0 +1,359 @@
+/**
+ * Writes a tiny llama-architecture GGUF v3 model (~300 KB, byte-identical every run) whose behaviour is designed,
+ * so the real llama.cpp can be tested with exact expected outputs.
+ *
+ * How it works: every attn_output and ffn_down weight is zero, so the residual stream stays equal to the token
+ * embedding of the current (last) token, and the output matrix alone picks the next token. Each token of a designed
+ * chain owns one embedding "slot" (a dimension); the output row of its successor peaks on that slot. Tokens without
+ * a design share slot 0, whose favourite successor is EOS. Dimensions 32..63 carry a small deterministic per-token
+ * signature, so that embeddings of different tokens differ without changing which token wins.
+ *
+ * Designed behaviour (greedy):
+ *   "Hello" -> " world" -> "!" -> <|im_end|> (EOS)
+ *   " one" -> " two" -> ... -> " twenty" -> "." -> EOS
+ *   "\n" -> "Hello"   (so a ChatML assistant turn answers "Hello world!")
+ *   " la" -> " la" -> ... (never ends: runs to max_tokens)
+ *   " pick" and every colour -> uniform over 8 colours (sampling spreads: seeds matter)
+ *   anything else -> EOS; if EOS is not allowed (a grammar), '"' then '}' then digits are preferred.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+export const EMBEDDING_SIZE = 64;
+export const CONTEXT_LENGTH = 2048;
+const FEED_FORWARD = 64;
+const HEADS = 4;
+const SIGNATURE_FROM = 32;
+
+export const NUMBER_WORDS = [
+  "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+  "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+].map((w) => ` ${w}`);
+export const COLOURS = [" red", " green", " blue", " yellow", " purple", " orange", " black", " white"];
+/** Words merged into one token each (besides the 256 byte tokens and the special tokens). */
+export const WORDS = [
+  "Hello", " world", ...NUMBER_WORDS, " la", " pick", ...COLOURS,
+  "system", "user", "assistant", " the", " The", " of", " and", " to", " token", " model", " JSON", " HTTP",
+  " API", " search", " action", "ing", "ed",
+];
+export const SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] as const;
+export const BOS_ID = 1;
+export const EOS_ID = 2;
+
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}" +
+  "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** GPT-2's reversible byte -> printable character map, used by byte-level BPE vocabularies. */
+export function byteToUnicode(): string[] {
+  const printable: number[] = [];
+  for (let b = 33; b <= 126; b++) printable.push(b);
+  for (let b = 161; b <= 172; b++) printable.push(b);
+  for (let b = 174; b <= 255; b++) printable.push(b);
+  const map: string[] = new Array<string>(256);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    map[b] = printable.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
+  }
+  return map;
+}
+
+export interface TinyVocabulary {
+  /** GGUF token texts (byte-level: " world" is stored as "Ġworld"). */
+  tokens: string[];
+  /** GGUF token types: 1 normal, 3 control. */
+  types: number[];
+  merges: string[];
+  /** The exact text of every token, in id order. */
+  pieces: Buffer[];
+  idOf(text: string): number;
+}
+
+export function buildVocabulary(): TinyVocabulary {
+  const b2u = byteToUnicode();
+  const encode = (text: string) => [...Buffer.from(text, "utf8")].map((b) => b2u[b]!).join("");
+  const tokens: string[] = [...SPECIAL_TOKENS];
+  const types: number[] = SPECIAL_TOKENS.map(() => 3);
+  const pieces: Buffer[] = SPECIAL_TOKENS.map((s) => Buffer.from(s, "utf8"));
+  for (let b = 0; b < 256; b++) {
+    tokens.push(b2u[b]!);
+    types.push(1);
+    pieces.push(Buffer.from([b]));
+  }
+  const merges: string[] = [];
+  const known = new Set(tokens);
+  const u2b = new Map(b2u.map((c, b) => [c, b]));
+  for (const word of WORDS) {
+    const symbols = [...encode(word)];
+    let left = symbols[0]!;
+    for (const right of symbols.slice(1)) {
+      const merged = left + right;
+      if (!known.has(merged)) {
+        known.add(merged);
+        merges.push(`${left} ${right}`);
+        tokens.push(merged);
+        types.push(1);
+        pieces.push(Buffer.from([...merged].map((c) => u2b.get(c)!)));
+      }
+      left = merged;
+    }
+  }
+  const index = new Map(pieces.map((p, id) => [p.toString("latin1"), id]));
+  return {
+    tokens,
+    types,
+    merges,
+    pieces,
+    idOf(text: string) {
+      const id = index.get(Buffer.from(text, "utf8").toString("latin1"));
+      if (id === undefined) throw new Error(`no single token for ${JSON.stringify(text)}`);
+      return id;
+    },
+  };
+}
+
+/** Successor design: token text -> the text of the token that follows it (greedy). */
+export function designedChains(): Array<[string, string]> {
+  const chain = (words: string[]): Array<[string, string]> =>
+    words.slice(0, -1).map((w, i) => [w, words[i + 1]!] as [string, string]);
+  return [
+    ...chain(["Hello", " world", "!", "<|im_end|>"]),
+    ...chain([...NUMBER_WORDS, ".", "<|im_end|>"]),
+    ["\n", "Hello"],
+    [" la", " la"],
+  ];
+}
+
+type KvValue =
+  | { type: "u32"; value: number }
+  | { type: "f32"; value: number }
+  | { type: "bool"; value: boolean }
+  | { type: "str"; value: string }
+  | { type: "strs"; value: string[] }
+  | { type: "i32s"; value: number[] };
+
+export interface TinyModelOptions {
+  /** Leave out tokenizer.chat_template (for the plain-format fallback). Default: included. */
+  chatTemplate?: boolean;
+  /** Metadata keys to leave out (to build a bad model on purpose). */
+  omitKeys?: string[];
+  /** Cut the file after this many bytes (a corrupt download). */
+  truncateAt?: number;
+  /** general.name */
+  name?: string;
+}
+
+class Writer {
+  private chunks: Buffer[] = [];
+  length = 0;
+  private push(b: Buffer) {
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+  u32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  i32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.push(b);
+  }
+  u64(v: number) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  f32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    this.push(b);
+  }
+  str(s: string) {
+    const b = Buffer.from(s, "utf8");
+    this.u64(b.length);
+    this.push(b);
+  }
+  bytes(b: Buffer) {
+    this.push(b);
+  }
+  padTo(alignment: number) {
+    const rest = this.length % alignment;
+    if (rest !== 0) this.push(Buffer.alloc(alignment - rest));
+  }
+  done() {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+const GGUF_TYPE = { u32: 4, i32: 5, f32: 6, bool: 7, str: 8, array: 9 } as const;
+
+function writeKv(w: Writer, key: string, v: KvValue) {
+  w.str(key);
+  switch (v.type) {
+    case "u32":
+      w.u32(GGUF_TYPE.u32);
+      w.u32(v.value);
+      break;
+    case "f32":
+      w.u32(GGUF_TYPE.f32);
+      w.f32(v.value);
+      break;
+    case "bool":
+      w.u32(GGUF_TYPE.bool);
+      w.bytes(Buffer.from([v.value ? 1 : 0]));
+      break;
+    case "str":
+      w.u32(GGUF_TYPE.str);
+      w.str(v.value);
+      break;
+    case "strs":
+      w.u32(GGUF_TYPE.array);
+      w.u32(GGUF_TYPE.str);
+      w.u64(v.value.length);
+      for (const s of v.value) w.str(s);
+      break;
+    case "i32s":
+      w.u32(GGUF_TYPE.array);
+      w.u32(GGUF_TYPE.i32);
+      w.u64(v.value.length);
+      for (const n of v.value) w.i32(n);
+      break;
+  }
+}
+
+/** A tiny deterministic PRNG (mulberry32), so the file is identical on every run. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Tensor {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
+  const vocab = buildVocabulary();
+  const nVocab = vocab.tokens.length;
+  const E = EMBEDDING_SIZE;
+
+  // Slots: 0 = default, 1 = colours, then one per designed token.
+  const slotOf = new Map<number, number>();
+  const colourIds = COLOURS.map((c) => vocab.idOf(c));
+  for (const id of [...colourIds, vocab.idOf(" pick")]) slotOf.set(id, 1);
+  let nextSlot = 2;
+  const chains = designedChains();
+  for (const [from] of chains) {
+    const id = from === "<|im_end|>" ? EOS_ID : vocab.idOf(from);
+    if (!slotOf.has(id)) slotOf.set(id, nextSlot++);
+  }
+  if (nextSlot > SIGNATURE_FROM) throw new Error("too many designed tokens for the embedding size");
+
+  const tokenEmbd = new Float32Array(nVocab * E);
+  const random = prng(20261129);
+  for (let t = 0; t < nVocab; t++) {
+    tokenEmbd[t * E + (slotOf.get(t) ?? 0)] = 1;
+    for (let d = SIGNATURE_FROM; d < E; d++) tokenEmbd[t * E + d] = (random() - 0.5) * 0.1;
+  }
+
+  const output = new Float32Array(nVocab * E);
+  const set = (tokenId: number, slot: number, value: number) => {
+    output[tokenId * E + slot] = value;
+  };
+  // Default slot: EOS first; when a grammar forbids EOS, close strings and objects, then digits.
+  set(EOS_ID, 0, 2.0);
+  set(vocab.idOf('"'), 0, 1.2);
+  set(vocab.idOf("}"), 0, 0.9);
+  set(vocab.idOf("]"), 0, 0.85);
+  set(vocab.idOf("1"), 0, 0.8);
+  for (const colour of colourIds) set(colour, 1, 1.0);
+  for (const [from, to] of chains) {
+    const fromId = from === "<|im_end|>" ? EOS_ID : vocab.idOf(from);
+    const toId = to === "<|im_end|>" ? EOS_ID : vocab.idOf(to);
+    set(toId, slotOf.get(fromId)!, 2.0);
+  }
+
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const zeros = (n: number) => new Float32Array(n);
+  const tensors: Tensor[] = [
+    { name: "token_embd.weight", dims: [E, nVocab], data: tokenEmbd },
+    { name: "output_norm.weight", dims: [E], data: ones(E) },
+    { name: "output.weight", dims: [E, nVocab], data: output },
+    { name: "blk.0.attn_norm.weight", dims: [E], data: ones(E) },
+    { name: "blk.0.attn_q.weight", dims: [E, E], data: zeros(E * E) },
+    { name: "blk.0.attn_k.weight", dims: [E, E], data: zeros(E * E) },
+    { name: "blk.0.attn_v.weight", dims: [E, E], data: zeros(E * E) },
+    { name: "blk.0.attn_output.weight", dims: [E, E], data: zeros(E * E) },
+    { name: "blk.0.ffn_norm.weight", dims: [E], data: ones(E) },
+    { name: "blk.0.ffn_gate.weight", dims: [E, FEED_FORWARD], data: zeros(E * FEED_FORWARD) },
+    { name: "blk.0.ffn_up.weight", dims: [E, FEED_FORWARD], data: zeros(E * FEED_FORWARD) },
+    { name: "blk.0.ffn_down.weight", dims: [FEED_FORWARD, E], data: zeros(E * FEED_FORWARD) },
+  ];
+
+  const kv: Array<[string, KvValue]> = [
+    ["general.architecture", { type: "str", value: "llama" }],
+    ["general.name", { type: "str", value: options.name ?? "lam-tiny-test" }],
+    ["general.alignment", { type: "u32", value: 32 }],
+    ["general.file_type", { type: "u32", value: 0 }],
+    ["llama.context_length", { type: "u32", value: CONTEXT_LENGTH }],
+    ["llama.embedding_length", { type: "u32", value: E }],
+    ["llama.block_count", { type: "u32", value: 1 }],
+    ["llama.feed_forward_length", { type: "u32", value: FEED_FORWARD }],
+    ["llama.attention.head_count", { type: "u32", value: HEADS }],
+    ["llama.attention.head_count_kv", { type: "u32", value: HEADS }],
+    ["llama.rope.dimension_count", { type: "u32", value: E / HEADS }],
+    ["llama.attention.layer_norm_rms_epsilon", { type: "f32", value: 1e-5 }],
+    ["tokenizer.ggml.model", { type: "str", value: "gpt2" }],
+    ["tokenizer.ggml.pre", { type: "str", value: "gpt-2" }],
+    ["tokenizer.ggml.tokens", { type: "strs", value: vocab.tokens }],
+    ["tokenizer.ggml.token_type", { type: "i32s", value: vocab.types }],
+    ["tokenizer.ggml.merges", { type: "strs", value: vocab.merges }],
+    ["tokenizer.ggml.bos_token_id", { type: "u32", value: BOS_ID }],
+    ["tokenizer.ggml.eos_token_id", { type: "u32", value: EOS_ID }],
+    ["tokenizer.ggml.padding_token_id", { type: "u32", value: 0 }],
+    ["tokenizer.ggml.add_bos_token", { type: "bool", value: false }],
+  ];
+  if (options.chatTemplate !== false) kv.push(["tokenizer.chat_template", { type: "str", value: CHATML_TEMPLATE }]);
+  const omit = new Set(options.omitKeys ?? []);
+  const kept = kv.filter(([key]) => !omit.has(key));
+
+  const w = new Writer();
+  w.bytes(Buffer.from("GGUF", "ascii"));
+  w.u32(3);
+  w.u64(tensors.length);
+  w.u64(kept.length);
+  for (const [key, value] of kept) writeKv(w, key, value);
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    w.str(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(0); // F32
+    w.u64(offset);
+    offsets.push(offset);
+    offset += Math.ceil((t.data.length * 4) / 32) * 32;
+  }
+  w.padTo(32);
+  for (const t of tensors) {
+    w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    w.padTo(32);
+  }
+  const file = w.done();
+  return options.truncateAt === undefined ? file : file.subarray(0, options.truncateAt);
+}
+
+export function writeTinyModel(path: string, options: TinyModelOptions = {}): string {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, buildTinyModel(options));
+  return path;
+}
