@@ -86,8 +86,8 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options
   if (!TOOL_NAME.test(options.name)) throw new Error(`bad tool name ${options.name}: snake_case, at most 64 characters`);
   const inputSchema = z.toJSONSchema(options.input, { io: "input", target: "draft-7" }) as Record<string, unknown>;
   const outputSchema = z.toJSONSchema(options.output, { io: "output", target: "draft-7" }) as Record<string, unknown>;
-  delete inputSchema.$schema;
-  delete outputSchema.$schema;
+  tidySchema(inputSchema);
+  tidySchema(outputSchema);
   return {
     name: options.name,
     title: options.title,
@@ -101,6 +101,20 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options
     },
     run: (args, ctx) => options.run(args as z.output<I>, ctx) as Promise<ToolOutput>,
   };
+}
+
+/** Drops what zod adds without meaning for a client: $schema, and the safe-integer bounds of every int. */
+function tidySchema(schema: Record<string, unknown>): void {
+  delete schema.$schema;
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== "object") return;
+    const obj = node as Record<string, unknown>;
+    if (obj.minimum === Number.MIN_SAFE_INTEGER) delete obj.minimum;
+    if (obj.maximum === Number.MAX_SAFE_INTEGER) delete obj.maximum;
+    Object.values(obj).forEach(walk);
+  };
+  walk(schema);
 }
 
 /** "field.sub: message" lines from a zod error. */

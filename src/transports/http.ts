@@ -102,8 +102,9 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
     async close() {
       for (const transport of sessions.values()) await transport.close().catch(() => undefined);
       sessions.clear();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
+      await closed;
     },
   };
 }

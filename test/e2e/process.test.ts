@@ -1,0 +1,132 @@
+/**
+ * The lam-mcp process itself: stdout framing, clean exits, the CLI's help/version/settings errors, and bad model
+ * files, which must never take the process down (llama.cpp aborts on some: they are refused before it sees them).
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, inject, test } from "vitest";
+import { SETTINGS } from "../../src/config.js";
+import { textOf } from "../helpers/harness.js";
+import { baseArgs, CLI, cleanEnv, runCli, stdioClient } from "../helpers/spawn.js";
+import { buildTinyModel, writeTinyModel } from "../helpers/tiny-model.js";
+
+function spawnStdio(args: string[]) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: "pipe" });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const send = (msg: object) => child.stdin.write(`${JSON.stringify(msg)}\n`);
+  const waitFor = async (id: number) => {
+    for (let i = 0; i < 300; i++) {
+      const line = stdout.split("\n").find((l) => l.includes(`"id":${id}`));
+      if (line) return JSON.parse(line) as { result?: Record<string, unknown>; error?: unknown };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no answer to ${id}; stderr:\n${stderr}`);
+  };
+  return { child, exit, send, waitFor, stdout: () => stdout, stderr: () => stderr };
+}
+
+const initialize = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+};
+
+describe("stdio process", () => {
+  test("stdout carries only JSON-RPC lines, and the process exits 0 on stdin EOF", async () => {
+    const p = spawnStdio([...baseArgs(inject("modelPath")), "--log-level", "debug"]);
+    p.send(initialize);
+    await p.waitFor(1);
+    p.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    p.send({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+    p.send({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "tokenize", arguments: { text: "Hello world" } } });
+    p.send({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "vocabulary", arguments: {} } });
+    const call = await p.waitFor(3);
+    expect((call.result!.structuredContent as { count: number }).count).toBe(2);
+    await p.waitFor(4);
+    p.child.stdin.end();
+    const { code } = await p.exit;
+    expect(code).toBe(0);
+    const lines = p.stdout().split("\n").filter((l) => l !== "");
+    expect(lines.length).toBe(4);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: "2.0" });
+    // Debug logging was on (model load, llama.cpp, tool calls): all of it went to stderr.
+    expect(p.stderr()).toMatch(/model loaded/);
+  });
+
+  test("SIGTERM ends the process cleanly with status 0", async () => {
+    const p = spawnStdio(baseArgs(inject("modelPath")));
+    p.send(initialize);
+    await p.waitFor(1);
+    p.child.kill("SIGTERM");
+    expect(await p.exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("command line", () => {
+  test("--help lists every setting with its environment twin; --version prints the version", async () => {
+    const help = await runCli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe("");
+    for (const s of SETTINGS) {
+      expect(help.stderr).toContain(`--${s.flag}`);
+      expect(help.stderr).toContain(`env: ${s.env}`);
+    }
+    const version = await runCli(["--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stderr.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  test("bad settings stop start-up with every problem listed and status 2", async () => {
+    const bad = await runCli(["--threads", "lots", "--gpu", "metal", "--port", "70000"], { LAM_CONTEXT_SIZE: "-5" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--threads: .*"lots"/);
+    expect(bad.stderr).toMatch(/--gpu: .*"metal"/);
+    expect(bad.stderr).toMatch(/--port: .*70000/);
+    expect(bad.stderr).toMatch(/LAM_CONTEXT_SIZE: .*"-5"/);
+    const unknown = await runCli(["--modle", "x"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--modle'/);
+  });
+});
+
+describe("bad model files never crash the process", () => {
+  const dir = () => inject("fixturesDir");
+  const cases: Array<[string, () => string, RegExp]> = [
+    ["missing llama.feed_forward_length (llama.cpp would abort)", () => writeTinyModel(join(dir(), "no-ff.gguf"), { omitKeys: ["llama.feed_forward_length"] }), /llama\.feed_forward_length is missing/],
+    ["missing attention.head_count", () => writeTinyModel(join(dir(), "no-heads.gguf"), { omitKeys: ["llama.attention.head_count"] }), /llama\.attention\.head_count is missing/],
+    ["truncated download", () => writeTinyModel(join(dir(), "cut.gguf"), { truncateAt: Math.floor(buildTinyModel().length * 0.7) }), /truncated/],
+    ["not a GGUF at all", () => { const p = join(dir(), "text.gguf"); writeFileSync(p, "this is not a model\n".repeat(100)); return p; }, /not a valid GGUF file/],
+    ["a directory", () => dir(), /cannot be read|not a valid GGUF/],
+  ];
+  test.each(cases)("%s", async (_name, make, expected) => {
+    await using s = await stdioClient(baseArgs(make()));
+    for (const name of ["tokenize", "tokenize"]) {
+      const result = (await s.client.callTool({ name, arguments: { text: "Hello" } })) as CallToolResult;
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toMatch(expected);
+      expect(textOf(result)).toMatch(/--model \/ LAM_MODEL/);
+    }
+    // Still alive and serving.
+    expect((await s.client.listTools()).tools.length).toBeGreaterThan(0);
+    await s.client.ping();
+  });
+
+  test("control: llama.cpp itself does abort the process on the model without feed_forward_length", async () => {
+    const path = writeTinyModel(join(dir(), "no-ff-control.gguf"), { omitKeys: ["llama.feed_forward_length"] });
+    const script = `import("node-llama-cpp").then(async ({ getLlama }) => { const l = await getLlama({ gpu: false, build: "never" }); await l.loadModel({ modelPath: ${JSON.stringify(path)} }); console.log("loaded"); })`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "pipe", cwd: process.cwd() });
+    const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once("exit", (c, s) => resolve({ code: c, signal: s })),
+    );
+    expect(signal === "SIGABRT" || (code !== 0 && code !== null)).toBe(true);
+  });
+});

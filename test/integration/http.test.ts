@@ -1,0 +1,91 @@
+/** The Streamable HTTP transport: /mcp sessions, /healthz, Host/Origin validation (DNS rebinding), bad requests. */
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { silentLogger } from "../../src/log.js";
+import { createServices, type Services } from "../../src/server.js";
+import { serveHttp, type RunningHttp } from "../../src/transports/http.js";
+import { testConfig } from "../helpers/harness.js";
+import { baseArgs, httpServer } from "../helpers/spawn.js";
+
+const init = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+};
+const mcpHeaders = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+
+describe("HTTP transport", () => {
+  let services: Services;
+  let http: RunningHttp;
+  beforeAll(async () => {
+    services = createServices(testConfig({ transport: "http", port: 0 }), silentLogger);
+    http = await serveHttp(services);
+  });
+  afterAll(async () => {
+    await http.close();
+    await services.close();
+  });
+
+  test("binds 127.0.0.1 and answers /healthz", async () => {
+    expect(http.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const res = await request(`http://127.0.0.1:${http.port}/healthz`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toEqual({ status: "ok" });
+  });
+
+  test("initialize creates a session; its id is required afterwards", async () => {
+    const res = await request(http.url, { method: "POST", headers: mcpHeaders, body: JSON.stringify(init) });
+    expect(res.statusCode).toBe(200);
+    const sessionId = res.headers["mcp-session-id"];
+    expect(typeof sessionId).toBe("string");
+    await res.body.text();
+    expect(http.sessions()).toBeGreaterThanOrEqual(1);
+    const list = { jsonrpc: "2.0", id: 2, method: "tools/list" };
+    const without = await request(http.url, { method: "POST", headers: mcpHeaders, body: JSON.stringify(list) });
+    expect(without.statusCode).toBe(400);
+    expect(await without.body.text()).toMatch(/send initialize first/);
+    const unknown = await request(http.url, {
+      method: "POST",
+      headers: { ...mcpHeaders, "mcp-session-id": "00000000-0000-0000-0000-000000000000" },
+      body: JSON.stringify(list),
+    });
+    expect(unknown.statusCode).toBe(404);
+    await unknown.body.text();
+  });
+
+  test("a foreign Host header is refused (DNS rebinding)", async () => {
+    const res = await request(http.url, { method: "POST", headers: { ...mcpHeaders, host: "evil.example:80" }, body: JSON.stringify(init) });
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.text()).toMatch(/Invalid Host/);
+  });
+
+  test("a foreign Origin is refused; a loopback origin is accepted", async () => {
+    const evil = await request(http.url, { method: "POST", headers: { ...mcpHeaders, origin: "http://evil.example" }, body: JSON.stringify(init) });
+    expect(evil.statusCode).toBe(403);
+    expect(await evil.body.text()).toMatch(/Invalid Origin/);
+    const local = await request(http.url, {
+      method: "POST",
+      headers: { ...mcpHeaders, origin: `http://localhost:${http.port}` },
+      body: JSON.stringify(init),
+    });
+    expect(local.statusCode).toBe(200);
+    await local.body.text();
+  });
+
+  test("malformed JSON is a JSON-RPC parse error; other paths are 404", async () => {
+    const res = await request(http.url, { method: "POST", headers: mcpHeaders, body: "{not json" });
+    expect(res.statusCode).toBe(400);
+    expect(((await res.body.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    const other = await request(`http://127.0.0.1:${http.port}/elsewhere`);
+    expect(other.statusCode).toBe(404);
+    await other.body.text();
+  });
+});
+
+test("a spawned HTTP server exits 0 on SIGTERM", async () => {
+  const s = await httpServer(baseArgs(inject("modelPath")));
+  const client = await s.client();
+  expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+  expect(await s.stop()).toBe(0);
+});
