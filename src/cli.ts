@@ -8,8 +8,6 @@ import { ConfigError, SETTINGS, helpText, parseConfig, processEnv, type Config }
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { createServices, type Services } from "./server.js";
-import { serveHttp } from "./transports/http.js";
-import { serveStdio } from "./transports/stdio.js";
 import { VERSION } from "./version.js";
 
 const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";
@@ -74,6 +72,7 @@ async function main(): Promise<number> {
 
 async function runStdio(config: Config, services: Services, log: Logger): Promise<number> {
   if (process.stdin.isTTY) process.stderr.write(banner(config, services));
+  const { serveStdio } = await import("./transports/stdio.js");
   const running = await serveStdio(services);
   const stop = () => void running.close();
   process.once("SIGTERM", stop);
@@ -85,6 +84,7 @@ async function runStdio(config: Config, services: Services, log: Logger): Promis
 }
 
 async function runHttp(services: Services, log: Logger): Promise<number> {
+  const { serveHttp } = await import("./transports/http.js");
   const running = await serveHttp(services);
   log.info(`lam-mcp ${VERSION} listening on ${running.url}`, { url: running.url });
   await new Promise<void>((resolve) => {

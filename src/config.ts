@@ -58,9 +58,11 @@ export const SETTINGS = [
     key: "threads",
     flag: "threads",
     env: "LAM_THREADS",
-    value: "N",
-    help: "CPU threads for llama.cpp (0 = llama.cpp's own choice). Default measured by `npm run bench`.",
-    schema: intFrom(0, 1024).default(1),
+    value: "auto|N",
+    help:
+      "CPU threads for llama.cpp. auto = one less than the cores (at least 1, at most 8), chosen from `npm run bench -- threads`; " +
+      "0 = node-llama-cpp's own default (max(4, cores)).",
+    schema: z.union([z.literal("auto"), intFrom(0, 1024)]).default("auto"),
   },
   {
     key: "gpu",

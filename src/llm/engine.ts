@@ -4,18 +4,12 @@
  * vocabulary-only load (tokenizer tools: ~20 ms, no weights in memory) or the full model (generation).
  * A failed load is not cached: the next call tries again and gets the same clear error if nothing changed.
  */
+import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import {
-  getLlama,
-  GgufFileType,
-  LlamaLogLevel,
-  NoBinaryFoundError,
-  type GgufFileInfo,
-  type Llama,
-  type LlamaModel,
-} from "node-llama-cpp";
+import type { GgufFileInfo, Llama, LlamaModel } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
 import type { Logger } from "../log.js";
+import { llamaCpp } from "./binding.js";
 import { checkGguf } from "./gguf-check.js";
 import { parseModelSource, resolveModelPath, type DownloadProgress, type ModelSource } from "./resolve.js";
 
@@ -23,7 +17,7 @@ export interface EngineSettings {
   model: string;
   modelsDir: string;
   hfEndpoint: string;
-  threads: number;
+  threads: number | "auto";
   gpu: "auto" | "false" | "cuda" | "vulkan";
   contextSize: number;
 }
@@ -54,6 +48,16 @@ export interface LoadListener {
 }
 
 export type EngineState = "idle" | "loading" | "vocab" | "full";
+
+/**
+ * "auto" threads: one less than the cores, 1 to 8. Measured (README, `npm run bench -- threads`): on 2 cores,
+ * generation ran 157 tok/s on 1 thread, 58 on 2 and 1 on 4; llama.cpp's threads spin-wait, so a thread
+ * per core starves the event loop and everything else, and more threads than cores collapses throughput.
+ */
+export function resolveThreads(threads: number | "auto", cores = availableParallelism()): number | undefined {
+  if (threads === "auto") return Math.max(1, Math.min(8, cores - 1));
+  return threads === 0 ? undefined : threads;
+}
 
 export class ModelEngine {
   private llama: Promise<Llama> | undefined;
@@ -172,11 +176,13 @@ export class ModelEngine {
   }
 
   private async loadBinding(): Promise<Llama> {
-    const { gpu, threads } = this.settings;
+    const { gpu } = this.settings;
+    const threads = resolveThreads(this.settings.threads);
+    const { getLlama, LlamaLogLevel, NoBinaryFoundError } = await llamaCpp();
     try {
       return await getLlama({
         gpu: gpu === "false" ? false : gpu,
-        ...(threads > 0 ? { maxThreads: threads } : {}),
+        ...(threads === undefined ? {} : { maxThreads: threads }),
         build: "never",
         progressLogs: false,
         logLevel: LlamaLogLevel.warn,
@@ -221,13 +227,20 @@ export class ModelEngine {
     }
     const ms = performance.now() - started;
     if (!vocabOnly) this.loadMs = ms;
-    const info = describeModel(gguf, path, bytes, this.describeSource());
+    const { GgufFileType } = await llamaCpp();
+    const info = describeModel(gguf, path, bytes, this.describeSource(), GgufFileType);
     this.log.info(`model loaded${vocabOnly ? " (vocabulary only)" : ""}`, { file: path, ms: Math.round(ms) });
     return { model, info, vocabOnly, cache: new Map() };
   }
 }
 
-function describeModel(gguf: GgufFileInfo, path: string, bytes: number, source: string): ModelInfo {
+function describeModel(
+  gguf: GgufFileInfo,
+  path: string,
+  bytes: number,
+  source: string,
+  GgufFileType: Record<number, string>,
+): ModelInfo {
   const general = (gguf.metadata as { general?: { name?: string; file_type?: number; architecture?: string } }).general ?? {};
   const fileType = general.file_type;
   const quantization =

@@ -3,8 +3,9 @@
  * process (SIGABRT) on some bad files instead of throwing, so what it would choke on is refused here.
  */
 import { stat } from "node:fs/promises";
-import { readGgufFileInfo, type GgufFileInfo } from "node-llama-cpp";
+import type { GgufFileInfo } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
+import { llamaCpp } from "./binding.js";
 
 /** Architectures that are not attention transformers and so carry no feed-forward / head-count keys. */
 const NON_TRANSFORMER = new Set(["mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"]);
@@ -21,6 +22,7 @@ export async function checkGguf(path: string): Promise<{ gguf: GgufFileInfo; byt
     throw new ToolError(`The model file ${path} cannot be read: ${messageOf(error)}.`, { hint: MODEL_HINT, code: "model_unavailable" });
   }
   let info: GgufFileInfo;
+  const { readGgufFileInfo } = await llamaCpp();
   try {
     info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false, sourceType: "filesystem" });
   } catch (error) {

@@ -4,8 +4,8 @@
  */
 import { access } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { resolveModelFile } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
+import { llamaCpp } from "./binding.js";
 
 export type ModelSource = { kind: "path"; path: string } | { kind: "uri"; uri: string } | { kind: "url"; url: string };
 
@@ -54,6 +54,7 @@ export async function resolveModelPath(source: ModelSource, options: ResolveOpti
     });
   }
   const endpoint = options.hfEndpoint.endsWith("/") ? options.hfEndpoint : `${options.hfEndpoint}/`;
+  const { resolveModelFile } = await llamaCpp();
   try {
     return await resolveModelFile(target, {
       directory: options.modelsDir,

@@ -141,6 +141,10 @@ export interface TinyModelOptions {
   truncateAt?: number;
   /** general.name */
   name?: string;
+  /** Width, depth and feed-forward size: the defaults make a ~350 KB model; benchmarks use a bigger one. */
+  embeddingSize?: number;
+  blocks?: number;
+  feedForward?: number;
 }
 
 class Writer {
@@ -244,7 +248,9 @@ interface Tensor {
 export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
   const vocab = buildVocabulary();
   const nVocab = vocab.tokens.length;
-  const E = EMBEDDING_SIZE;
+  const E = options.embeddingSize ?? EMBEDDING_SIZE;
+  const FF = options.feedForward ?? FEED_FORWARD;
+  const blocks = options.blocks ?? 1;
 
   // Slots: 0 = default, 1 = colours, then one per designed token.
   const slotOf = new Map<number, number>();
@@ -288,16 +294,20 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     { name: "token_embd.weight", dims: [E, nVocab], data: tokenEmbd },
     { name: "output_norm.weight", dims: [E], data: ones(E) },
     { name: "output.weight", dims: [E, nVocab], data: output },
-    { name: "blk.0.attn_norm.weight", dims: [E], data: ones(E) },
-    { name: "blk.0.attn_q.weight", dims: [E, E], data: zeros(E * E) },
-    { name: "blk.0.attn_k.weight", dims: [E, E], data: zeros(E * E) },
-    { name: "blk.0.attn_v.weight", dims: [E, E], data: zeros(E * E) },
-    { name: "blk.0.attn_output.weight", dims: [E, E], data: zeros(E * E) },
-    { name: "blk.0.ffn_norm.weight", dims: [E], data: ones(E) },
-    { name: "blk.0.ffn_gate.weight", dims: [E, FEED_FORWARD], data: zeros(E * FEED_FORWARD) },
-    { name: "blk.0.ffn_up.weight", dims: [E, FEED_FORWARD], data: zeros(E * FEED_FORWARD) },
-    { name: "blk.0.ffn_down.weight", dims: [FEED_FORWARD, E], data: zeros(E * FEED_FORWARD) },
   ];
+  for (let b = 0; b < blocks; b++) {
+    tensors.push(
+      { name: `blk.${b}.attn_norm.weight`, dims: [E], data: ones(E) },
+      { name: `blk.${b}.attn_q.weight`, dims: [E, E], data: zeros(E * E) },
+      { name: `blk.${b}.attn_k.weight`, dims: [E, E], data: zeros(E * E) },
+      { name: `blk.${b}.attn_v.weight`, dims: [E, E], data: zeros(E * E) },
+      { name: `blk.${b}.attn_output.weight`, dims: [E, E], data: zeros(E * E) },
+      { name: `blk.${b}.ffn_norm.weight`, dims: [E], data: ones(E) },
+      { name: `blk.${b}.ffn_gate.weight`, dims: [E, FF], data: zeros(E * FF) },
+      { name: `blk.${b}.ffn_up.weight`, dims: [E, FF], data: zeros(E * FF) },
+      { name: `blk.${b}.ffn_down.weight`, dims: [FF, E], data: zeros(E * FF) },
+    );
+  }
 
   const kv: Array<[string, KvValue]> = [
     ["general.architecture", { type: "str", value: "llama" }],
@@ -306,8 +316,8 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     ["general.file_type", { type: "u32", value: 0 }],
     ["llama.context_length", { type: "u32", value: CONTEXT_LENGTH }],
     ["llama.embedding_length", { type: "u32", value: E }],
-    ["llama.block_count", { type: "u32", value: 1 }],
-    ["llama.feed_forward_length", { type: "u32", value: FEED_FORWARD }],
+    ["llama.block_count", { type: "u32", value: blocks }],
+    ["llama.feed_forward_length", { type: "u32", value: FF }],
     ["llama.attention.head_count", { type: "u32", value: HEADS }],
     ["llama.attention.head_count_kv", { type: "u32", value: HEADS }],
     ["llama.rope.dimension_count", { type: "u32", value: E / HEADS }],

@@ -46,3 +46,18 @@ describe("config", () => {
     for (const s of SETTINGS) expect(s.help.length).toBeGreaterThan(10);
   });
 });
+
+describe("threads", () => {
+  test("auto leaves a core free, within 1..8; 0 defers to node-llama-cpp; a number is used as is", async () => {
+    const { resolveThreads } = await import("../../src/llm/engine.js");
+    expect(resolveThreads("auto", 1)).toBe(1);
+    expect(resolveThreads("auto", 2)).toBe(1);
+    expect(resolveThreads("auto", 6)).toBe(5);
+    expect(resolveThreads("auto", 64)).toBe(8);
+    expect(resolveThreads(0, 8)).toBeUndefined();
+    expect(resolveThreads(3, 8)).toBe(3);
+    expect(parseConfig({}, {}).threads).toBe("auto");
+    expect(parseConfig({ threads: "auto" }, {}).threads).toBe("auto");
+    expect(parseConfig({ threads: "2" }, {}).threads).toBe(2);
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * Benchmark helpers. A benchmark prints its figure, a baseline measured in the same run, and their ratio.
+ * Timings are medians of repeated runs; the machine is shared and noisy, so nothing here is a test.
+ */
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const TMP = fileURLToPath(new URL("../.bench-tmp/", import.meta.url));
+mkdirSync(TMP, { recursive: true });
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** Runs fn `warmup` times unmeasured, then `runs` times; returns each run's milliseconds. */
+export async function timeRuns(fn: () => Promise<unknown> | unknown, runs: number, warmup = 2): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+export interface Row {
+  bench: string;
+  figure: string;
+  baseline: string;
+  ratio: number;
+  target?: string;
+  ok?: boolean;
+}
+
+export function printRows(title: string, rows: Row[], notes: string[] = []): void {
+  const w = (s: string, n: number) => s.padEnd(n);
+  const lines = [
+    "",
+    `## ${title}`,
+    ...notes.map((n) => `   ${n}`),
+    `${w("bench", 44)} ${w("figure", 26)} ${w("baseline", 30)} ${w("ratio", 7)} target`,
+    ...rows.map(
+      (r) =>
+        `${w(r.bench, 44)} ${w(r.figure, 26)} ${w(r.baseline, 30)} ${w(r.ratio.toFixed(2) + "x", 7)} ${r.target ?? ""}${
+          r.ok === undefined ? "" : r.ok ? " (met)" : " (MISSED)"
+        }`,
+    ),
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+export const fmt = {
+  rate: (n: number, unit: string) => `${n >= 1e6 ? (n / 1e6).toFixed(2) + " M" : n >= 1e3 ? (n / 1e3).toFixed(1) + " k" : n.toFixed(1) + " "}${unit}/s`,
+  ms: (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`,
+  mb: (n: number) => `${(n / 1048576).toFixed(1)} MB`,
+};
+
+/** Parses `--name value` pairs and bare words from argv. */
+export function parseArgv(argv: string[]): { flags: Record<string, string>; words: string[] } {
+  const flags: Record<string, string> = {};
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--")) flags[a.slice(2)] = argv[++i] ?? "";
+    else words.push(a);
+  }
+  return { flags, words };
+}

@@ -1,0 +1,31 @@
+/**
+ * npm run bench [-- SUITE ...] [--model PATH]
+ * Suites: tokenize, cold-start, threads (default: all). Figures are printed with their same-run baselines.
+ */
+import { cpus } from "node:os";
+import { benchColdStart } from "./cold-start.js";
+import { parseArgv } from "./lib.js";
+import { mediumModel, tinyModel } from "./models.js";
+import { benchThreads } from "./threads.js";
+import { benchTokenize } from "./tokenize.js";
+
+const { flags, words } = parseArgv(process.argv.slice(2));
+const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads"];
+const model = flags.model ?? tinyModel();
+process.stdout.write(`# lam-mcp benchmarks (${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model})\n`);
+
+for (const suite of suites) {
+  switch (suite) {
+    case "tokenize":
+      await benchTokenize(model);
+      break;
+    case "cold-start":
+      await benchColdStart(model);
+      break;
+    case "threads":
+      await benchThreads(flags.model ?? mediumModel());
+      break;
+    default:
+      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads`);
+  }
+}
