@@ -21,7 +21,7 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** Runs fn `warmup` times unmeasured, then `runs` times; returns each run's milliseconds. */
-export async function timeRuns(fn: () => Promise<unknown> | unknown, runs: number, warmup = 2): Promise<number[]> {
+export async function timeRuns(fn: () => unknown, runs: number, warmup = 2): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
