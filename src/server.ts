@@ -15,6 +15,7 @@ import type { Config } from "./config.js";
 import { ModelEngine } from "./llm/engine.js";
 import type { Logger } from "./log.js";
 import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
+import { generationTools } from "./generation/tools.js";
 import { tokenTools } from "./tokens/tools.js";
 import { VERSION } from "./version.js";
 
@@ -22,6 +23,7 @@ export interface Services {
   config: Config;
   log: Logger;
   engine: ModelEngine;
+  embeddingEngine: ModelEngine;
   catalog: ToolCatalog;
   observe?: CallObserver;
   close(): Promise<void>;
@@ -29,21 +31,29 @@ export interface Services {
 
 export function createServices(config: Config, log: Logger): Services {
   const engine = new ModelEngine(config, log);
-  const catalog = new ToolCatalog([...tokenTools({ engine, maxInputChars: config.maxInputChars })]);
+  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log) : engine;
+  const catalog = new ToolCatalog([
+    ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
+    ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars }),
+  ]);
   return {
     config,
     log,
     engine,
+    embeddingEngine,
     catalog,
     async close() {
       await engine.close();
+      if (embeddingEngine !== engine) await embeddingEngine.close();
     },
   };
 }
 
 const INSTRUCTIONS =
-  "lam-mcp gives you a local model's tokenizer (tokenize, detokenize, count_tokens, vocabulary). " +
-  "Tool errors say what was wrong and how to fix it; read the hint and retry.";
+  "lam-mcp runs a local model: its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +
+  "(generate for raw completion, chat with the model's template; json_schema constrains output; temperature 0 is " +
+  "deterministic) and embeddings (embed, similarity). Tool errors say what was wrong and how to fix it; read the " +
+  "hint and retry.";
 
 export function createServer(services: Services): McpServer {
   const { catalog, log } = services;

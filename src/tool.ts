@@ -173,7 +173,7 @@ export async function callTool(
   }
   try {
     const output = await spec.run(checked.value, ctx);
-    return done("ok", {
+    return done(ctx.signal.aborted ? "cancelled" : "ok", {
       content: [{ type: "text", text: output.text }],
       structuredContent: output.structured as Record<string, unknown>,
     });

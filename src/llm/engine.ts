@@ -6,11 +6,12 @@
  */
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import type { GgufFileInfo, Llama, LlamaModel } from "node-llama-cpp";
+import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
 import type { Logger } from "../log.js";
 import { llamaCpp } from "./binding.js";
 import { checkGguf } from "./gguf-check.js";
+import { SequencePool } from "./pool.js";
 import { parseModelSource, resolveModelPath, type DownloadProgress, type ModelSource } from "./resolve.js";
 
 export interface EngineSettings {
@@ -20,6 +21,8 @@ export interface EngineSettings {
   threads: number | "auto";
   gpu: "auto" | "false" | "cuda" | "vulkan";
   contextSize: number;
+  sequences: number;
+  maxQueue: number;
 }
 
 export interface ModelInfo {
@@ -64,6 +67,9 @@ export class ModelEngine {
   private resolved: Promise<{ path: string; gguf: GgufFileInfo; bytes: number }> | undefined;
   private vocab: Promise<LoadedModel> | undefined;
   private full: Promise<LoadedModel> | undefined;
+  private pool: Promise<SequencePool> | undefined;
+  private embedding: Promise<LlamaEmbeddingContext> | undefined;
+  private embeddingLock: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<LoadListener>();
   private readonly source: ModelSource;
   private closed = false;
@@ -110,6 +116,66 @@ export class ModelEngine {
     return this.wait(this.full, listener, signal);
   }
 
+  /** The full model and the shared pool of generation sequences (created on first need). */
+  async generation(listener?: LoadListener, signal?: AbortSignal): Promise<{ loaded: LoadedModel; pool: SequencePool }> {
+    const loaded = await this.model(listener, signal);
+    this.pool ??= this.retryable(
+      async () => {
+        const contextSize = this.contextSizeFor(loaded);
+        try {
+          const context = await loaded.model.createContext({ contextSize, sequences: this.settings.sequences });
+          return new SequencePool(context, this.settings.maxQueue);
+        } catch (error) {
+          throw new ToolError(`llama.cpp could not create a context of ${contextSize} tokens x ${this.settings.sequences} sequences: ${messageOf(error)}`, {
+            hint: "Lower --context-size or --sequences.",
+            code: "engine_unavailable",
+          });
+        }
+      },
+      () => (this.pool = undefined),
+    );
+    return { loaded, pool: await this.pool };
+  }
+
+  /** The pool if it exists, without creating anything (for stats). */
+  async poolIfReady(): Promise<SequencePool | undefined> {
+    return this.pool?.catch(() => undefined);
+  }
+
+  /**
+   * Runs fn with the embedding context, one call at a time (a context computes one embedding at a time).
+   */
+  async withEmbedding<T>(fn: (context: LlamaEmbeddingContext, loaded: LoadedModel) => Promise<T>, listener?: LoadListener, signal?: AbortSignal): Promise<T> {
+    const loaded = await this.model(listener, signal);
+    this.embedding ??= this.retryable(
+      async () => {
+        const contextSize = this.contextSizeFor(loaded);
+        try {
+          return await loaded.model.createEmbeddingContext({ contextSize });
+        } catch (error) {
+          throw new ToolError(`llama.cpp could not create an embedding context: ${messageOf(error)}`, {
+            hint: "Set --embedding-model to an embedding GGUF, or lower --context-size.",
+            code: "engine_unavailable",
+          });
+        }
+      },
+      () => (this.embedding = undefined),
+    );
+    const context = await this.embedding;
+    const run = this.embeddingLock.then(() => {
+      if (signal?.aborted) throw new ToolError("cancelled", { code: "cancelled" });
+      return fn(context, loaded);
+    });
+    this.embeddingLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The context size used for each sequence: the setting, capped by what the model was trained on. */
+  contextSizeFor(loaded: LoadedModel): number {
+    const train = loaded.info.trainContextSize;
+    return train > 0 ? Math.min(this.settings.contextSize, train) : this.settings.contextSize;
+  }
+
   /** The llama.cpp binding, loaded once. */
   async binding(): Promise<Llama> {
     this.llama ??= this.retryable(() => this.loadBinding(), () => (this.llama = undefined));
@@ -118,6 +184,12 @@ export class ModelEngine {
 
   async close(): Promise<void> {
     this.closed = true;
+    const pool = await this.pool?.catch(() => undefined);
+    this.pool = undefined;
+    await pool?.close().catch(() => undefined);
+    const embedding = await this.embedding?.catch(() => undefined);
+    this.embedding = undefined;
+    await embedding?.dispose().catch(() => undefined);
     const models = [this.vocab, this.full].filter((p): p is Promise<LoadedModel> => p !== undefined);
     this.vocab = this.full = undefined;
     for (const p of models) {

@@ -59,6 +59,7 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
         sendJsonRpcError(res, 404, -32001, "Session not found: start a new session with initialize");
         return;
       }
+      cancelOnDisconnect(transport, res, body);
       await transport.handleRequest(req, res, body);
       return;
     }
@@ -107,6 +108,24 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       await closed;
     },
   };
+}
+
+/**
+ * When the client goes away before a request's response is complete, the request is cancelled as if the client
+ * had sent notifications/cancelled, so its work (a generation) stops and frees what it holds.
+ */
+function cancelOnDisconnect(transport: StreamableHTTPServerTransport, res: ServerResponse, body: unknown) {
+  const messages = Array.isArray(body) ? (body as unknown[]) : [body];
+  const ids = messages
+    .filter((m): m is { id: string | number; method: string } => typeof m === "object" && m !== null && "id" in m && "method" in m)
+    .map((m) => m.id);
+  if (ids.length === 0) return;
+  res.once("close", () => {
+    if (res.writableFinished) return;
+    for (const requestId of ids) {
+      transport.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId, reason: "the HTTP client went away" } });
+    }
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 export const EMBEDDING_SIZE = 64;
-export const CONTEXT_LENGTH = 2048;
+export const CONTEXT_LENGTH = 8192;
 const FEED_FORWARD = 64;
 const HEADS = 4;
 const SIGNATURE_FROM = 32;
@@ -37,8 +37,9 @@ export const WORDS = [
   " API", " search", " action", "ing", "ed",
 ];
 export const SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] as const;
-export const BOS_ID = 1;
+export const BOS_ID = 0;
 export const EOS_ID = 2;
+export const IM_START_ID = 1;
 
 export const CHATML_TEMPLATE =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}" +
@@ -281,7 +282,7 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
   set(vocab.idOf("}"), 0, 0.9);
   set(vocab.idOf("]"), 0, 0.85);
   set(vocab.idOf("1"), 0, 0.8);
-  for (const colour of colourIds) set(colour, 1, 1.0);
+  for (const colour of colourIds) set(colour, 1, 2.0);
   for (const [from, to] of chains) {
     const fromId = from === "<|im_end|>" ? EOS_ID : vocab.idOf(from);
     const toId = to === "<|im_end|>" ? EOS_ID : vocab.idOf(to);

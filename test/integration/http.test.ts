@@ -1,7 +1,7 @@
 /** The Streamable HTTP transport: /mcp sessions, /healthz, Host/Origin validation (DNS rebinding), bad requests. */
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { silentLogger } from "../../src/log.js";
+import { createLogger, type LogRecord } from "../../src/log.js";
 import { createServices, type Services } from "../../src/server.js";
 import { serveHttp, type RunningHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
@@ -18,8 +18,11 @@ const mcpHeaders = { "content-type": "application/json", accept: "application/js
 describe("HTTP transport", () => {
   let services: Services;
   let http: RunningHttp;
+  const records: LogRecord[] = [];
   beforeAll(async () => {
-    services = createServices(testConfig({ transport: "http", port: 0 }), silentLogger);
+    const log = createLogger({ level: "silent", format: "json" });
+    log.subscribe((r) => records.push(r));
+    services = createServices(testConfig({ transport: "http", port: 0, maxTokensLimit: 8000 }), log);
     http = await serveHttp(services);
   });
   afterAll(async () => {
@@ -71,6 +74,35 @@ describe("HTTP transport", () => {
     });
     expect(local.statusCode).toBe(200);
     await local.body.text();
+  });
+
+  test("a client that goes away mid-generation cancels it and frees its sequence", async () => {
+    const res = await request(http.url, { method: "POST", headers: mcpHeaders, body: JSON.stringify(init) });
+    const session = res.headers["mcp-session-id"] as string;
+    await res.body.text();
+    const headers = { ...mcpHeaders, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
+    await (await request(http.url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).body.text();
+    const controller = new AbortController();
+    const call = {
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: { name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 }, _meta: { progressToken: "p1" } },
+    };
+    const stream = await request(http.url, { method: "POST", headers, body: JSON.stringify(call), signal: controller.signal });
+    expect(stream.headers["content-type"]).toMatch(/text\/event-stream/);
+    // Read until the first progress notification arrives, then hang up.
+    let seen = "";
+    for await (const chunk of stream.body) {
+      seen += (chunk as Buffer).toString();
+      if (seen.includes("notifications/progress")) break;
+    }
+    controller.abort();
+    await expect.poll(() => records.find((r) => r.msg === "generation finished"), { timeout: 10_000 }).toBeDefined();
+    const finished = records.find((r) => r.msg === "generation finished")!;
+    expect(finished.finish_reason).toBe("cancelled");
+    expect(finished.completion_tokens as number).toBeLessThan(8000);
+    await expect.poll(async () => (await services.engine.poolIfReady())!.stats().busy).toBe(0);
   });
 
   test("malformed JSON is a JSON-RPC parse error; other paths are 404", async () => {

@@ -4,7 +4,7 @@
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, test } from "vitest";
-import { buildVocabulary, BOS_ID, EOS_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
+import { buildVocabulary, BOS_ID, EOS_ID, IM_START_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
 import { connect } from "../helpers/harness.js";
 
 interface Tokenized {
@@ -64,10 +64,10 @@ describe("tokenize and detokenize", () => {
     await using h = await connect();
     const text = "<|im_start|>user\nHello<|im_end|>";
     const plain = await h.ok<Tokenized>("tokenize", { text });
-    expect(plain.tokens.map((t) => t.id)).not.toContain(BOS_ID);
+    expect(plain.tokens.map((t) => t.id)).not.toContain(IM_START_ID);
     expect(plain.tokens.map((t) => t.id)).not.toContain(EOS_ID);
     const special = await h.ok<Tokenized>("tokenize", { text, special: true });
-    expect(special.tokens.map((t) => t.id)).toEqual([BOS_ID, vocab.idOf("user"), vocab.idOf("\n"), vocab.idOf("Hello"), EOS_ID]);
+    expect(special.tokens.map((t) => t.id)).toEqual([IM_START_ID, vocab.idOf("user"), vocab.idOf("\n"), vocab.idOf("Hello"), EOS_ID]);
     expect(special.tokens[0]!.piece).toBe("<|im_start|>");
     // Detokenizing keeps special tokens as text by default, and drops them on request.
     const ids = special.tokens.map((t) => t.id);
@@ -115,7 +115,7 @@ describe("vocabulary", () => {
     const out = await h.ok<Record<string, unknown> & { stats: Record<string, number> }>("vocabulary", {});
     expect(out.size).toBe(vocab.tokens.length);
     expect(out.kind).toBe("bpe");
-    expect(out.bos).toEqual({ id: BOS_ID, piece: "<|im_start|>" });
+    expect(out.bos).toEqual({ id: BOS_ID, piece: "<|endoftext|>" });
     expect(out.eos).toEqual({ id: EOS_ID, piece: "<|im_end|>" });
     expect(out.special_tokens).toEqual(SPECIAL_TOKENS.map((piece, id) => ({ id, piece, kind: "control" })));
     const stats = out.stats;
