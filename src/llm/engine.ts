@@ -262,6 +262,7 @@ export class ModelEngine {
           const text = message.trim();
           if (!text) return;
           if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.log.error(`llama.cpp: ${text}`);
+          else if (level === LlamaLogLevel.warn) this.log.warn(`llama.cpp: ${text}`);
           else this.log.debug(`llama.cpp: ${text}`);
         },
       });

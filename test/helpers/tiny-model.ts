@@ -19,6 +19,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
+/** Bumped whenever the design changes, so cached copies (bench/.bench-tmp) are rebuilt. */
+export const DESIGN_VERSION = 2;
 export const EMBEDDING_SIZE = 64;
 export const CONTEXT_LENGTH = 8192;
 const FEED_FORWARD = 64;
