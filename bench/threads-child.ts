@@ -14,12 +14,12 @@ const tokenizeMs = median(await timeRuns(() => model.tokenize(text), 5));
 const context = await model.createContext({ contextSize: 1024 });
 const sequence = context.getSequence();
 const completion = new LlamaCompletion({ contextSequence: sequence });
-const prompt = " la".repeat(256);
+const prompt = " la".repeat(128);
 const promptTokens = model.tokenize(prompt).length;
-const genTokens = 128;
+const genTokens = 32;
 const promptMs: number[] = [];
 const genMs: number[] = [];
-for (let i = 0; i < 4; i++) {
+for (let i = 0; i < 3; i++) {
   await sequence.clearHistory();
   let t = performance.now();
   await sequence.evaluateWithoutGeneratingNewTokens(model.tokenize(prompt));

@@ -10,6 +10,19 @@ import { z } from "zod";
 export const DEFAULT_MODEL = "hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const jsonObject = z.union([z.record(z.string(), z.string()), z.string()]).transform((v, ctx) => {
+  if (typeof v !== "string") return v;
+  try {
+    const parsed: unknown = JSON.parse(v);
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Object.values(parsed).every((x) => typeof x === "string")) {
+      return parsed as Record<string, string>;
+    }
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: "custom", message: 'expected a JSON object of strings, like {"X-Api-Key": "abc"}' });
+  return z.NEVER;
+});
 const list = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
@@ -169,6 +182,71 @@ export const SETTINGS = [
     schema: intFrom(1, 1 << 30).default(4_000_000),
   },
   {
+    key: "searxngUrl",
+    flag: "searxng-url",
+    env: "SEARXNG_URL",
+    value: "URL[,URL...]",
+    help: "SearXNG instance(s), tried in order on failure; basic auth as http://user:pass@host (never shown). Needed by web_search and search_context.",
+    schema: list.pipe(z.array(z.url({ protocol: /^https?$/ }))).default([]),
+  },
+  {
+    key: "searchTimeoutMs",
+    flag: "search-timeout-ms",
+    env: "LAM_SEARCH_TIMEOUT_MS",
+    value: "MS",
+    help: "Timeout of one request to a SearXNG instance.",
+    schema: intFrom(100, 300_000).default(10_000),
+  },
+  {
+    key: "searchHeaders",
+    flag: "search-headers",
+    env: "LAM_SEARCH_HEADERS",
+    value: "JSON",
+    help: 'Extra headers sent to SearXNG, as a JSON object ({"X-Api-Key": "..."}).',
+    schema: jsonObject.default({}),
+    secret: true,
+  },
+  {
+    key: "searchCacheTtlMs",
+    flag: "search-cache-ttl-ms",
+    env: "LAM_SEARCH_CACHE_TTL_MS",
+    value: "MS",
+    help: "How long a search (and a read page) is answered from the cache (0 = no cache).",
+    schema: intFrom(0, 86_400_000).default(300_000),
+  },
+  {
+    key: "searchCacheSize",
+    flag: "search-cache-size",
+    env: "LAM_SEARCH_CACHE_SIZE",
+    value: "N",
+    help: "Most searches (and, separately, pages) kept in the cache.",
+    schema: intFrom(0, 100_000).default(256),
+  },
+  {
+    key: "fetchAllow",
+    flag: "fetch-allow",
+    env: "LAM_FETCH_ALLOW",
+    value: "LIST",
+    help: "Hosts or CIDR ranges read_url may reach although they are loopback, private, link-local or metadata (e.g. 127.0.0.1,10.0.0.0/8).",
+    schema: list.default([]),
+  },
+  {
+    key: "fetchTimeoutMs",
+    flag: "fetch-timeout-ms",
+    env: "LAM_FETCH_TIMEOUT_MS",
+    value: "MS",
+    help: "Timeout of read_url's fetch of one page (all redirects included).",
+    schema: intFrom(100, 300_000).default(15_000),
+  },
+  {
+    key: "fetchMaxBytes",
+    flag: "fetch-max-bytes",
+    env: "LAM_FETCH_MAX_BYTES",
+    value: "BYTES",
+    help: "Largest response body read_url accepts.",
+    schema: intFrom(1024, 1 << 30).default(5 * 1024 * 1024),
+  },
+  {
     key: "transport",
     flag: "transport",
     env: "LAM_TRANSPORT",
@@ -284,9 +362,15 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS as readonly Setting[]) {
     const value = (config as Record<string, unknown>)[s.key];
-    out[s.key] = s.secret && value ? "***" : value;
+    out[s.key] = s.secret && value ? "***" : redactUserinfo(value);
   }
   return out;
+}
+
+function redactUserinfo(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(/(https?:\/\/)[^/@\s]+@/gi, "$1***@");
+  if (Array.isArray(value)) return value.map(redactUserinfo);
+  return value;
 }
 
 export function helpText(version: string): string {

@@ -16,6 +16,8 @@ import { ModelEngine } from "./llm/engine.js";
 import type { Logger } from "./log.js";
 import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
 import { generationTools } from "./generation/tools.js";
+import type { SearchRuntime } from "./search/runtime.js";
+import { searchTools } from "./search/tools.js";
 import { tokenTools } from "./tokens/tools.js";
 import { VERSION } from "./version.js";
 
@@ -25,6 +27,8 @@ export interface Services {
   engine: ModelEngine;
   embeddingEngine: ModelEngine;
   catalog: ToolCatalog;
+  /** The search runtime (SearXNG client, page fetcher), created on first use. */
+  searchRuntime: () => Promise<SearchRuntime>;
   observe?: CallObserver;
   close(): Promise<void>;
 }
@@ -32,9 +36,12 @@ export interface Services {
 export function createServices(config: Config, log: Logger): Services {
   const engine = new ModelEngine(config, log);
   const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log) : engine;
+  let search: Promise<SearchRuntime> | undefined;
+  const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
   const catalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars }),
+    ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize }),
   ]);
   return {
     config,
@@ -42,9 +49,11 @@ export function createServices(config: Config, log: Logger): Services {
     engine,
     embeddingEngine,
     catalog,
+    searchRuntime,
     async close() {
       await engine.close();
       if (embeddingEngine !== engine) await embeddingEngine.close();
+      await (await search?.catch(() => undefined))?.close();
     },
   };
 }
@@ -52,7 +61,8 @@ export function createServices(config: Config, log: Logger): Services {
 const INSTRUCTIONS =
   "lam-mcp runs a local model: its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +
   "(generate for raw completion, chat with the model's template; json_schema constrains output; temperature 0 is " +
-  "deterministic) and embeddings (embed, similarity). Tool errors say what was wrong and how to fix it; read the " +
+  "deterministic), embeddings (embed, similarity) and web context (web_search via SearXNG, read_url for a page as " +
+  "Markdown paged by tokens, search_context for cited passages packed into a token budget). Tool errors say what was wrong and how to fix it; read the " +
   "hint and retry.";
 
 export function createServer(services: Services): McpServer {

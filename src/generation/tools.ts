@@ -5,11 +5,11 @@
 import type { ChatHistoryItem, ChatWrapper, LlamaGrammar, LlamaJsonSchemaGrammar, Token } from "node-llama-cpp";
 import { z } from "zod";
 import { ToolError, messageOf } from "../errors.js";
-import { compileSchema, schemaProblems, SchemaError } from "../json-schema.js";
 import { llamaCpp } from "../llm/binding.js";
 import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
 import { defineTool, type ToolContext, type ToolSpec } from "../tool.js";
+import { dot, unit } from "../vector.js";
 import {
   llamaSamplingOptions,
   resolveSampler,
@@ -109,7 +109,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
           return { text: r.response, stopReason: r.metadata.stopReason };
         });
         completion.dispose({ disposeSequence: false });
-        const out = result(loaded, streamed, tokens.length, sampler, maxTokens, contextSize, constraint, args.json_schema);
+        const out = result(loaded, streamed, tokens.length, sampler, maxTokens, contextSize, constraint);
         logGeneration(ctx, out);
         return render(out);
       } finally {
@@ -176,7 +176,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
           return { text: r.response, stopReason: r.metadata.stopReason };
         });
         llamaChat.dispose({ disposeSequence: false });
-        const out = result(loaded, streamed, promptTokens, sampler, maxTokens, contextSize, constraint, args.json_schema);
+        const out = result(loaded, streamed, promptTokens, sampler, maxTokens, contextSize, constraint);
         out.receipt.chat_format = {
           wrapper: wrapper.wrapperName,
           source: fromModel && !(wrapper instanceof GeneralChatWrapper)
@@ -280,21 +280,27 @@ interface Constraint {
   kind: "none" | "json_schema" | "grammar";
   grammar: LlamaGrammar | undefined;
   json: LlamaJsonSchemaGrammar<never> | undefined;
+  /** Checks a parsed value against the full JSON Schema; returns the problems. */
+  check?: (value: unknown) => string[];
 }
 
 async function makeConstraint(engine: ModelEngine, jsonSchema: Record<string, unknown> | undefined, gbnf: string | undefined): Promise<Constraint> {
   if (jsonSchema === undefined && gbnf === undefined) return { kind: "none", grammar: undefined, json: undefined };
   const llama = await engine.binding();
   if (jsonSchema !== undefined) {
+    // ajv is loaded on first use: it would add ~40 ms to every start-up.
+    const { compileSchema, schemaProblems, SchemaError } = await import("../json-schema.js");
+    let check: (value: unknown) => string[];
     try {
-      compileSchema(jsonSchema);
+      const validate = compileSchema(jsonSchema);
+      check = (value) => (validate(structuredClone(value)) ? [] : schemaProblems(validate.errors));
     } catch (error) {
       if (error instanceof SchemaError) throw new ToolError(`json_schema is not a valid JSON Schema: ${error.message}`, { hint: "Fix the schema (draft-07 or 2020-12)." });
       throw error;
     }
     try {
       const grammar = await llama.createGrammarForJsonSchema(jsonSchema as never);
-      return { kind: "json_schema", grammar, json: grammar as LlamaJsonSchemaGrammar<never> };
+      return { kind: "json_schema", grammar, json: grammar as LlamaJsonSchemaGrammar<never>, check };
     } catch (error) {
       throw new ToolError(`json_schema cannot be turned into a grammar: ${messageOf(error)}`, {
         hint: "Use the JSON Schema subset node-llama-cpp supports: type, properties, required, items, enum, const, oneOf/anyOf, $defs/$ref, minItems/maxItems, minLength/maxLength, format.",
@@ -318,7 +324,6 @@ function result(
   maxTokens: number,
   contextSize: number,
   constraint: Constraint,
-  jsonSchema: Record<string, unknown> | undefined,
 ): GenerationResult {
   const out: GenerationResult = {
     text: streamed.text,
@@ -333,15 +338,15 @@ function result(
       max_tokens_applied: maxTokens,
     },
   };
-  if (constraint.json && jsonSchema) {
+  if (constraint.check) {
     if (streamed.finishReason !== "stop") {
       out.json_errors = [`the output is incomplete JSON (finish_reason ${streamed.finishReason}); raise max_tokens`];
     } else {
       try {
         const value: unknown = JSON.parse(streamed.text);
-        const validate = compileSchema(jsonSchema);
         out.json = value;
-        if (!validate(structuredClone(value))) out.json_errors = schemaProblems(validate.errors);
+        const problems = constraint.check(value);
+        if (problems.length > 0) out.json_errors = problems;
       } catch (error) {
         out.json_errors = [`the output is not JSON: ${messageOf(error)}`];
       }
@@ -399,17 +404,6 @@ async function embedAll(engine: ModelEngine, texts: string[], ctx: ToolContext):
     loadListener(ctx),
     ctx.signal,
   );
-}
-
-function unit(v: number[]): number[] {
-  const norm = Math.sqrt(dot(v, v));
-  return norm === 0 ? v : v.map((x) => x / norm);
-}
-
-function dot(a: number[], b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 function round(n: number): number {

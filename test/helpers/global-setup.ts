@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { startSearx } from "./searx.js";
 import { writeTinyModel } from "./tiny-model.js";
 
 declare module "vitest" {
@@ -13,13 +14,23 @@ declare module "vitest" {
     modelPath: string;
     plainModelPath: string;
     fixturesDir: string;
+    /** A real searx on 127.0.0.1, its engines pointed at the fixture web. */
+    searxUrl: string;
+    /** The fixture web server (engine answers and pages). */
+    webUrl: string;
   }
 }
 
-export default function setup(project: TestProject) {
+export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), "lam-test-"));
   project.provide("fixturesDir", dir);
   project.provide("modelPath", writeTinyModel(join(dir, "tiny.gguf")));
   project.provide("plainModelPath", writeTinyModel(join(dir, "tiny-plain.gguf"), { chatTemplate: false, name: "lam-tiny-plain" }));
-  return () => rmSync(dir, { recursive: true, force: true });
+  const searx = await startSearx(join(dir, "searx"));
+  project.provide("searxUrl", searx.url);
+  project.provide("webUrl", searx.web.url);
+  return async () => {
+    await searx.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
 }

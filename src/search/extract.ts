@@ -1,0 +1,130 @@
+/**
+ * A fetched page -> its main content as Markdown. HTML goes through Mozilla's Readability (Firefox Reader View)
+ * on a linkedom document, then turndown (with GitHub tables); title, byline, site and date are kept, links are
+ * made absolute. Plain text, Markdown and JSON pass through; other types are refused.
+ */
+import { Readability } from "@mozilla/readability";
+import { parseHTML } from "linkedom";
+import TurndownService from "turndown";
+import { gfm } from "turndown-plugin-gfm";
+import { ToolError } from "../errors.js";
+import type { Fetched } from "./fetch.js";
+
+export interface Document {
+  url: string;
+  title: string;
+  byline: string | null;
+  site: string | null;
+  published: string | null;
+  kind: "html" | "text" | "markdown" | "json";
+  /** How the HTML was reduced: the article Readability found, or the whole body when it found none. */
+  extraction: "readability" | "body" | "none";
+  markdown: string;
+}
+
+let turndown: TurndownService | undefined;
+function converter(): TurndownService {
+  if (!turndown) {
+    turndown = new TurndownService({ headingStyle: "atx", codeBlockStyle: "fenced", bulletListMarker: "-", emDelimiter: "*" });
+    turndown.use(gfm);
+    turndown.remove(["script", "style", "noscript", "iframe", "form", "button"] as never);
+  }
+  return turndown;
+}
+
+export function extract(page: Fetched): Document {
+  const type = page.contentType.split(";")[0]!.trim().toLowerCase();
+  const text = decode(page.body, page.contentType);
+  const base = { url: page.url, byline: null, site: null, published: null };
+  if (type === "text/html" || type === "application/xhtml+xml" || (type === "" && /^\s*<(!doctype html|html)/i.test(text))) {
+    return fromHtml(text, page.url);
+  }
+  if (type === "text/markdown" || type === "text/x-markdown") {
+    const title = /^#\s+(.+)$/m.exec(text)?.[1]?.trim() ?? lastSegment(page.url);
+    return { ...base, title, kind: "markdown", extraction: "none", markdown: text.trim() };
+  }
+  if (type === "application/json" || type.endsWith("+json")) {
+    let pretty = text;
+    try {
+      pretty = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // shown as sent
+    }
+    return { ...base, title: lastSegment(page.url), kind: "json", extraction: "none", markdown: "```json\n" + pretty + "\n```" };
+  }
+  if (type.startsWith("text/")) {
+    return { ...base, title: lastSegment(page.url), kind: "text", extraction: "none", markdown: text.trim() };
+  }
+  throw new ToolError(`${page.url} is ${type || "of no declared type"}, which read_url cannot read.`, {
+    code: "unsupported_type",
+    hint: "read_url reads HTML, plain text, Markdown and JSON pages; for other files use a dedicated action.",
+    data: { content_type: type },
+  });
+}
+
+function fromHtml(html: string, url: string): Document {
+  const { document } = parseHTML(html);
+  // Absolute links and images, so the Markdown stays useful out of context.
+  for (const [selector, attr] of [["a[href]", "href"], ["img[src]", "src"]] as const) {
+    for (const el of document.querySelectorAll(selector)) {
+      const value = el.getAttribute(attr);
+      if (!value) continue;
+      try {
+        el.setAttribute(attr, new URL(value, url).href);
+      } catch {
+        // leave it as written
+      }
+    }
+  }
+  const meta = (name: string) =>
+    document.querySelector(`meta[property="${name}"], meta[name="${name}"]`)?.getAttribute("content")?.trim() || null;
+  const docTitle = document.querySelector("title")?.textContent?.trim() ?? "";
+  const article = new Readability(document.cloneNode(true) as never, { charThreshold: 200 }).parse();
+  let body: string;
+  let extraction: Document["extraction"];
+  if (article?.content && (article.textContent ?? "").trim().length > 0) {
+    body = article.content;
+    extraction = "readability";
+  } else {
+    for (const el of document.querySelectorAll("script, style, noscript, nav, header, footer, aside")) el.remove();
+    body = document.querySelector("body")?.innerHTML ?? html;
+    extraction = "body";
+  }
+  const title = article?.title?.trim() || meta("og:title") || docTitle || lastSegment(url);
+  const markdown = converter().turndown(body).replace(/\n{3,}/g, "\n\n").trim();
+  return {
+    url,
+    title,
+    byline: article?.byline?.trim() || meta("author"),
+    site: article?.siteName?.trim() || meta("og:site_name"),
+    published: article?.publishedTime?.trim() || meta("article:published_time"),
+    kind: "html",
+    extraction,
+    markdown,
+  };
+}
+
+/** The page as one Markdown text: a header (title, byline, source) then the content. */
+export function render(doc: Document): string {
+  const about = [doc.byline, doc.site, doc.published].filter(Boolean).join(" · ");
+  return [`# ${doc.title}`, about ? `*${about}*` : "", `Source: ${doc.url}`, "", doc.markdown].filter((l, i) => l !== "" || i === 3).join("\n");
+}
+
+function decode(body: Buffer, contentType: string): string {
+  let charset = /charset="?([\w-]+)/i.exec(contentType)?.[1];
+  if (!charset && /html/i.test(contentType)) charset = /<meta[^>]+charset=["']?([\w-]+)/i.exec(body.subarray(0, 2048).toString("latin1"))?.[1];
+  try {
+    return new TextDecoder(charset ?? "utf-8").decode(body);
+  } catch {
+    return new TextDecoder("utf-8").decode(body);
+  }
+}
+
+function lastSegment(url: string): string {
+  try {
+    const u = new URL(url);
+    return decodeURIComponent(u.pathname.split("/").filter(Boolean).pop() ?? u.hostname) || u.hostname;
+  } catch {
+    return url;
+  }
+}
