@@ -62,8 +62,22 @@ export function extract(page: Fetched): Document {
   });
 }
 
+/** The part of the DOM used here (linkedom's types lean on the browser's DOM lib, which this project does not load). */
+interface El {
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+  remove(): void;
+  textContent: string | null;
+  innerHTML: string;
+}
+interface Doc {
+  querySelectorAll(selector: string): ArrayLike<El> & Iterable<El>;
+  querySelector(selector: string): El | null;
+  cloneNode(deep: boolean): unknown;
+}
+
 function fromHtml(html: string, url: string): Document {
-  const { document } = parseHTML(html);
+  const { document } = parseHTML(html) as unknown as { document: Doc };
   // Absolute links and images, so the Markdown stays useful out of context.
   for (const [selector, attr] of [["a[href]", "href"], ["img[src]", "src"]] as const) {
     for (const el of document.querySelectorAll(selector)) {
@@ -90,7 +104,7 @@ function fromHtml(html: string, url: string): Document {
     body = document.querySelector("body")?.innerHTML ?? html;
     extraction = "body";
   }
-  const title = article?.title?.trim() || meta("og:title") || docTitle || lastSegment(url);
+  const title = preferHeading(article?.title?.trim() || meta("og:title") || docTitle || lastSegment(url), document);
   const markdown = converter().turndown(body).replace(/\n{3,}/g, "\n\n").trim();
   return {
     url,
@@ -102,6 +116,16 @@ function fromHtml(html: string, url: string): Document {
     extraction,
     markdown,
   };
+}
+
+/** "Story | Site" -> "Story" when the page's only h1 is that story. */
+function preferHeading(title: string, document: Doc): string {
+  const h1s = document.querySelectorAll("h1");
+  if (h1s.length !== 1) return title;
+  const h1 = (h1s[0]!.textContent ?? "").replace(/\s+/g, " ").trim();
+  if (!h1 || h1 === title) return title;
+  const parts = title.split(/\s+[|\-–—:·]\s+/);
+  return parts.length > 1 && (parts[0] === h1 || parts.at(-1) === h1) ? h1 : title;
 }
 
 /** The page as one Markdown text: a header (title, byline, source) then the content. */

@@ -307,7 +307,7 @@ function normalize(raw: unknown, where: string): Omit<SearchResponse, "instance"
     const o = item as Record<string, unknown>;
     const url = str(o.url);
     if (!url) return [];
-    const engines = Array.isArray(o.engines) ? o.engines.map(String) : o.engine ? [String(o.engine)] : [];
+    const engines = Array.isArray(o.engines) ? o.engines.map(str).filter(Boolean) : o.engine ? [str(o.engine)] : [];
     return [
       {
         title: str(o.title) || url,
@@ -359,8 +359,10 @@ function normalize(raw: unknown, where: string): Omit<SearchResponse, "instance"
   };
 }
 
+/** A string field as text: numbers and booleans printed, anything else (objects, null) empty. */
 function str(v: unknown): string {
-  return typeof v === "string" ? v : v === undefined || v === null ? "" : String(v);
+  if (typeof v === "string") return v;
+  return typeof v === "number" || typeof v === "boolean" ? String(v) : "";
 }
 
 /** ISO-8601 from SearXNG's ISO dates or searx's "YYYY-MM-DD HH:MM:SS+ZZZZ" pubdate; null for anything else. */

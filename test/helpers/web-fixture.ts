@@ -27,7 +27,7 @@ function html(res: ServerResponse, body: string, status = 200) {
   res.writeHead(status, { "content-type": "text/html; charset=utf-8" }).end(body);
 }
 
-export const ARTICLE_HTML = (base: string) => `<!doctype html>
+export const ARTICLE_HTML = () => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${ARTICLE_TITLE} | Camelid Weekly</title>
 <meta name="author" content="${ARTICLE_AUTHOR}"><meta property="og:site_name" content="Camelid Weekly">
 <meta property="article:published_time" content="2026-03-14T09:00:00Z"></head>
@@ -122,7 +122,7 @@ export function fixtureRoutes(): Record<string, Route> {
     },
     "/engine/fail": (_req, res) => json(res, { error: "engine exploded" }, 500),
 
-    "/pages/article.html": (req, res) => html(res, ARTICLE_HTML(origin(req))),
+    "/pages/article.html": (_req, res) => html(res, ARTICLE_HTML()),
     "/pages/long.html": (_req, res) => html(res, LONG_HTML()),
     "/pages/plain.txt": (_req, res) => void res.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end("Field notes.\nLlamas hum when curious.\n"),
     "/pages/data.json": (_req, res) => json(res, { animal: "llama", weight_kg: [130, 200], tags: ["andes", "wool"] }),
