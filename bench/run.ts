@@ -1,17 +1,18 @@
 /**
  * npm run bench [-- SUITE ...] [--model PATH]
- * Suites: tokenize, cold-start, threads, generate (default: all). Figures are printed with their same-run baselines.
+ * Suites: tokenize, cold-start, threads, generate, search (default: all). Figures are printed with their same-run baselines.
  */
 import { cpus } from "node:os";
 import { benchColdStart } from "./cold-start.js";
 import { benchGenerate } from "./generate.js";
+import { benchSearch } from "./search.js";
 import { parseArgv } from "./lib.js";
 import { mediumModel, tinyModel } from "./models.js";
 import { benchThreads } from "./threads.js";
 import { benchTokenize } from "./tokenize.js";
 
 const { flags, words } = parseArgv(process.argv.slice(2));
-const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate"];
+const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "search"];
 const model = flags.model ?? tinyModel();
 process.stdout.write(`# lam-mcp benchmarks (${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model})\n`);
 
@@ -29,7 +30,10 @@ for (const suite of suites) {
     case "generate":
       await benchGenerate(flags.model ?? mediumModel());
       break;
+    case "search":
+      await benchSearch(model);
+      break;
     default:
-      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate`);
+      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, search`);
   }
 }
