@@ -17,7 +17,7 @@ function parseCli(argv: string[]) {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   };
-  for (const s of SETTINGS) options[s.flag] = { type: "string" };
+  for (const s of SETTINGS) options[s.flag] = { type: "boolean" in s && s.boolean ? "boolean" : "string" };
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   const settings: Record<string, unknown> = {};
   for (const s of SETTINGS) if (values[s.flag] !== undefined) settings[s.key] = values[s.flag];
@@ -51,8 +51,9 @@ async function main(): Promise<number> {
     process.stderr.write(`${VERSION}\n`);
     return 0;
   }
-  if (parsed.positionals.length > 0) {
-    process.stderr.write(`lam-mcp: unexpected argument ${JSON.stringify(parsed.positionals[0])}\nRun lam-mcp --help for usage.\n`);
+  const subcommand = parsed.positionals[0];
+  if (subcommand !== undefined && subcommand !== "actions") {
+    process.stderr.write(`lam-mcp: unexpected argument ${JSON.stringify(subcommand)}\nRun lam-mcp --help for usage.\n`);
     return 2;
   }
   let config: Config;
@@ -66,7 +67,14 @@ async function main(): Promise<number> {
     throw error;
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  const services = createServices(config, log);
+  if (subcommand === "actions") {
+    const { actionsCommand } = await import("./actions/cli.js");
+    // A command-line run, not an MCP session: its result goes to stdout.
+    // eslint-disable-next-line no-restricted-properties
+    const out = (text: string) => process.stdout.write(text);
+    return actionsCommand(parsed.positionals.slice(1), config, processEnv(), log, { out, err: (text) => process.stderr.write(text) });
+  }
+  const services = createServices(config, log, { env: processEnv() });
   return config.transport === "http" ? runHttp(services, log) : runStdio(config, services, log);
 }
 

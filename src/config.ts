@@ -10,6 +10,9 @@ import { z } from "zod";
 export const DEFAULT_MODEL = "hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M";
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"])]).transform((v) =>
+  typeof v === "boolean" ? v : v === "true" || v === "1" || v === "yes",
+);
 const jsonObject = z.union([z.record(z.string(), z.string()), z.string()]).transform((v, ctx) => {
   if (typeof v !== "string") return v;
   try {
@@ -40,6 +43,8 @@ interface Setting {
   schema: z.ZodType;
   /** A secret is masked wherever the effective settings are shown. */
   secret?: boolean;
+  /** A flag without a value (--allow-unconfirmed); its environment twin takes true/false. */
+  boolean?: boolean;
 }
 
 export const SETTINGS = [
@@ -247,6 +252,22 @@ export const SETTINGS = [
     schema: intFrom(1024, 1 << 30).default(5 * 1024 * 1024),
   },
   {
+    key: "toolsDir",
+    flag: "tools-dir",
+    env: "LAM_TOOLS_DIR",
+    value: "DIR",
+    help: "The directory of action files (.json, .yaml, .yml), watched for changes; relative to the working directory.",
+    schema: z.string().min(1).default("./tools"),
+  },
+  {
+    key: "allowUnconfirmed",
+    flag: "allow-unconfirmed",
+    env: "LAM_ALLOW_UNCONFIRMED",
+    help: "Run actions marked confirm or destructive without asking, when the client cannot ask the user (elicitation).",
+    schema: bool.default(false),
+    boolean: true,
+  },
+  {
     key: "transport",
     flag: "transport",
     env: "LAM_TRANSPORT",
@@ -349,6 +370,7 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
   }
   const config = { ...parsed.data } as Record<string, unknown>;
   config.modelsDir = resolve(String(config.modelsDir));
+  config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
 }
 
@@ -375,7 +397,7 @@ function redactUserinfo(value: unknown): unknown {
 
 export function helpText(version: string): string {
   const rows = (SETTINGS as readonly Setting[]).map((s) => {
-    const flag = `--${s.flag}${s.value ? ` ${s.value}` : ""}`;
+    const flag = `--${s.flag}${s.value && !s.boolean ? ` ${s.value}` : ""}`;
     const def = ConfigSchema.shape[s.key as keyof typeof ConfigSchema.shape].safeParse(undefined);
     const shown = def.success && def.data !== undefined ? ` [default: ${JSON.stringify(def.data)}]` : "";
     return `  ${flag}\n      ${s.help}${shown}\n      env: ${s.env}`;
@@ -385,6 +407,8 @@ export function helpText(version: string): string {
     "",
     "Usage:",
     "  lam-mcp [settings]           serve MCP (stdio unless --transport http)",
+    "  lam-mcp actions check [DIR]   validate every action file; exit 1 when any has a problem",
+    "  lam-mcp actions run NAME [JSON]  run one action with JSON arguments, print the result",
     "  lam-mcp --help | --version",
     "",
     "Settings (a flag wins over its environment twin):",

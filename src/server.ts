@@ -15,6 +15,8 @@ import type { Config } from "./config.js";
 import { ModelEngine } from "./llm/engine.js";
 import type { Logger } from "./log.js";
 import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
+import { ActionRegistry } from "./actions/registry.js";
+import { previewTool } from "./actions/tools.js";
 import { generationTools } from "./generation/tools.js";
 import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
@@ -29,20 +31,35 @@ export interface Services {
   catalog: ToolCatalog;
   /** The search runtime (SearXNG client, page fetcher), created on first use. */
   searchRuntime: () => Promise<SearchRuntime>;
+  actions: ActionRegistry;
+  /** Resolves once the first load of the actions is done (tools/list waits for it). */
+  ready: Promise<void>;
   observe?: CallObserver;
   close(): Promise<void>;
 }
 
-export function createServices(config: Config, log: Logger): Services {
+export interface ServiceOptions {
+  /** The environment actions read ${env:NAME} secrets and allow-listed variables from (cli.ts passes the process's). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Watch the tools directory for changes (default true). */
+  watchActions?: boolean;
+}
+
+export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
   const engine = new ModelEngine(config, log);
   const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log) : engine;
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
+  const actionDeps = { env: options.env ?? {}, allowUnconfirmed: config.allowUnconfirmed, log };
+  let registry: ActionRegistry | undefined;
   const catalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars }),
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize }),
+    previewTool(() => registry!.loaded(), actionDeps),
   ]);
+  registry = new ActionRegistry(config.toolsDir, () => catalog.builtInNames(), actionDeps, (specs) => catalog.setDynamic(specs), log);
+  if (options.watchActions !== false) registry.watch();
   return {
     config,
     log,
@@ -50,7 +67,10 @@ export function createServices(config: Config, log: Logger): Services {
     embeddingEngine,
     catalog,
     searchRuntime,
+    actions: registry,
+    ready: registry.ready,
     async close() {
+      registry.close();
       await engine.close();
       if (embeddingEngine !== engine) await embeddingEngine.close();
       await (await search?.catch(() => undefined))?.close();
@@ -62,7 +82,8 @@ const INSTRUCTIONS =
   "lam-mcp runs a local model: its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +
   "(generate for raw completion, chat with the model's template; json_schema constrains output; temperature 0 is " +
   "deterministic), embeddings (embed, similarity) and web context (web_search via SearXNG, read_url for a page as " +
-  "Markdown paged by tokens, search_context for cited passages packed into a token budget). Tool errors say what was wrong and how to fix it; read the " +
+  "Markdown paged by tokens, search_context for cited passages packed into a token budget), plus the user's own " +
+  "actions (declared HTTP calls and commands): preview_action shows what one would run before you run it. Tool errors say what was wrong and how to fix it; read the " +
   "hint and retry.";
 
 export function createServer(services: Services): McpServer {
@@ -71,8 +92,8 @@ export function createServer(services: Services): McpServer {
   const server = mcp.server;
   server.registerCapabilities({ tools: { listChanged: true } });
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: catalog.list().map((spec) => ({
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: (await services.ready.then(() => catalog.list())).map((spec) => ({
       name: spec.name,
       title: spec.title,
       description: spec.description,
@@ -83,6 +104,7 @@ export function createServer(services: Services): McpServer {
   }));
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    await services.ready;
     const name = request.params.name;
     const spec = catalog.get(name);
     if (!spec) {
@@ -106,6 +128,17 @@ export function createServer(services: Services): McpServer {
     };
     return callTool(spec, request.params.arguments, ctx, services.observe);
   });
+
+  mcp.registerResource(
+    "actions",
+    "lam://actions",
+    {
+      title: "User actions",
+      description: "Every action file of the tools directory: its action, whether it is loaded, and why not (file, field, message).",
+      mimeType: "application/json",
+    },
+    async (uri) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(await services.actions.describe(), null, 2) }] }),
+  );
 
   const unsubscribe = catalog.onChange(() => {
     if (server.transport) void mcp.sendToolListChanged();

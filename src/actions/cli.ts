@@ -1,0 +1,98 @@
+/**
+ * `lam-mcp actions check [DIR]` and `lam-mcp actions run NAME [JSON]`: the action files from the shell, for
+ * editing them and for scripts. Output goes to the given writers (stdout for results, stderr for problems).
+ */
+import { relative } from "node:path";
+import type { Config } from "../config.js";
+import { ToolError, messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
+import { createServices } from "../server.js";
+import { executeAction, renderOutcome, validateArgs } from "./tools.js";
+
+export interface Writers {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const USAGE = "usage: lam-mcp actions check [DIR] | lam-mcp actions run NAME ['<json arguments>']";
+
+export async function actionsCommand(
+  args: string[],
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+  io: Writers,
+): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === "check") {
+    if (rest.length > 1) return usage(io);
+    const dir = rest[0] ? { ...config, toolsDir: rest[0] } : config;
+    const services = createServices(dir as Config, log, { env, watchActions: false });
+    try {
+      const { dir: where, actions } = await services.actions.describe();
+      if (actions.length === 0) {
+        io.err(`no action files (.json, .yaml, .yml) in ${where}\n`);
+        return 0;
+      }
+      let bad = 0;
+      for (const a of actions) {
+        const file = relative(process.cwd(), a.file) || a.file;
+        if (a.status === "loaded") io.err(`ok    ${a.name}  ${file}\n`);
+        else {
+          bad++;
+          for (const p of a.problems) io.err(`FAIL  ${file}: ${p.field}: ${p.message}\n`);
+        }
+      }
+      io.err(`${actions.length - bad} of ${actions.length} action files are valid\n`);
+      return bad > 0 ? 1 : 0;
+    } finally {
+      await services.close();
+    }
+  }
+  if (verb === "run") {
+    if (rest.length < 1 || rest.length > 2) return usage(io);
+    const [name, json = "{}"] = rest as [string, string | undefined];
+    let input: unknown;
+    try {
+      input = JSON.parse(json);
+    } catch (error) {
+      io.err(`lam-mcp: the arguments are not valid JSON: ${messageOf(error)}\n`);
+      return 2;
+    }
+    const services = createServices(config, log, { env, watchActions: false });
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once("SIGINT", stop);
+    try {
+      const actions = await services.actions.loaded();
+      const loaded = actions.find((a) => a.action.name === name);
+      if (!loaded) {
+        io.err(`lam-mcp: no action named ${name} in ${config.toolsDir} (actions: ${actions.map((a) => a.action.name).join(", ") || "none"})\n`);
+        return 1;
+      }
+      const checked = validateArgs(loaded, input);
+      if (!checked.ok) {
+        io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
+        return 1;
+      }
+      const outcome = await executeAction(loaded, checked.value, { env, allowUnconfirmed: config.allowUnconfirmed, log }, { signal: controller.signal, elicit: undefined });
+      io.out(`${JSON.stringify(renderOutcome(name, outcome).structured, null, 2)}\n`);
+      return 0;
+    } catch (error) {
+      if (error instanceof ToolError) {
+        io.err(`lam-mcp: ${error.render()}\n`);
+        return 1;
+      }
+      throw error;
+    } finally {
+      process.off("SIGINT", stop);
+      await services.close();
+    }
+  }
+  return usage(io);
+}
+
+function usage(io: Writers): number {
+  io.err(`${USAGE}\n`);
+  return 2;
+}

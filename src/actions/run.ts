@@ -1,0 +1,239 @@
+/**
+ * Running a plan. HTTP through undici, with a timeout, a size cap and a status check. Commands spawned without a
+ * shell in their own process group: a timeout or a cancellation kills the whole group; stdout and stderr are
+ * capped (the rest is read and dropped, so a huge output never grows the server's memory).
+ * Everything returned or thrown is masked: no secret leaves.
+ */
+import { spawn } from "node:child_process";
+import { request } from "undici";
+import { ToolError, messageOf } from "../errors.js";
+import type { CommandPlan, HttpPlan, Plan } from "./plan.js";
+import type { CommandRunner, HttpRunner } from "./schema.js";
+
+export interface HttpOutcome {
+  kind: "http";
+  status: number;
+  content_type: string;
+  result: unknown;
+  duration_ms: number;
+  truncated: boolean;
+}
+
+export interface CommandOutcome {
+  kind: "command";
+  exit_code: number;
+  stdout: string;
+  stderr: string;
+  duration_ms: number;
+  truncated: { stdout: boolean; stderr: boolean };
+}
+
+export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: HttpRunner, timeoutMs: number, signal: AbortSignal): Promise<HttpOutcome> {
+  const mask = (t: string) => plan.secrets.mask(t);
+  const started = performance.now();
+  const timeout = AbortSignal.timeout(timeoutMs);
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(plan.url, {
+      method: plan.method as "GET",
+      headers: plan.headers,
+      ...(plan.body ? { body: plan.body.text } : {}),
+      signal: AbortSignal.any([signal, timeout]),
+    });
+  } catch (error) {
+    if (signal.aborted) throw new ToolError("The action was cancelled.", { code: "cancelled" });
+    if (timeout.aborted) throw new ToolError(`The request to ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Retry, or raise timeout_ms in the action file." });
+    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+    throw new ToolError(`The request to ${mask(plan.url)} failed: ${mask(code ?? messageOf(error))}`, {
+      code: "action_failed",
+      hint: code === "ECONNREFUSED" ? "The service is not answering; is it running?" : "Check that the service is reachable from the server.",
+    });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > runner.max_response_bytes) {
+        truncated = true;
+        res.body.destroy();
+        break;
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (signal.aborted) throw new ToolError("The action was cancelled.", { code: "cancelled" });
+    if (timeout.aborted) throw new ToolError(`The response of ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Raise timeout_ms in the action file." });
+    throw new ToolError(`Reading the response of ${mask(plan.url)} failed: ${mask(messageOf(error))}`, { code: "action_failed" });
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  const ok = runner.expect_status ? runner.expect_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
+  if (!ok) {
+    throw new ToolError(`${plan.method} ${mask(plan.url)} answered ${res.statusCode}: ${mask(trimmed(text))}`, {
+      code: "action_failed",
+      hint: runner.expect_status ? `The action expects ${runner.expect_status.join(", ")}.` : "The service refused or failed; check the arguments.",
+      data: { status: res.statusCode },
+    });
+  }
+  const contentType = String(res.headers["content-type"] ?? "");
+  let result: unknown = text;
+  if (/json/i.test(contentType) && !truncated) {
+    try {
+      result = JSON.parse(text);
+    } catch {
+      result = text;
+    }
+  }
+  if (runner.pick) {
+    if (typeof result !== "object" || result === null) {
+      throw new ToolError(`pick ${runner.pick} needs a JSON response; ${mask(plan.url)} sent ${contentType || "no content type"}${truncated ? " (cut at max_response_bytes)" : ""}.`, {
+        code: "action_failed",
+      });
+    }
+    const picked = pointer(result, runner.pick);
+    if (picked === undefined) {
+      const keys = Array.isArray(result) ? `an array of ${result.length}` : Object.keys(result).slice(0, 20).join(", ");
+      throw new ToolError(`pick ${runner.pick} found nothing in the response (it has: ${keys}).`, {
+        code: "action_failed",
+        hint: "Fix pick in the action file.",
+      });
+    }
+    result = picked;
+  }
+  return {
+    kind: "http",
+    status: res.statusCode,
+    content_type: contentType,
+    result: typeof result === "string" ? mask(result) : plan.secrets.maskDeep(result),
+    duration_ms: Math.round(performance.now() - started),
+    truncated,
+  };
+}
+
+/** RFC 6901 JSON pointer. */
+export function pointer(value: unknown, path: string): unknown {
+  if (path === "") return value;
+  let node: unknown = value;
+  for (const raw of path.split("/").slice(1)) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (Array.isArray(node)) node = /^\d+$/.test(key) ? node[Number(key)] : undefined;
+    else if (node && typeof node === "object") node = Object.prototype.hasOwnProperty.call(node, key) ? (node as Record<string, unknown>)[key] : undefined;
+    else return undefined;
+    if (node === undefined) return undefined;
+  }
+  return node;
+}
+
+export async function runCommand(
+  plan: CommandPlan & Pick<Plan, "secrets">,
+  runner: CommandRunner,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<CommandOutcome> {
+  const mask = (t: string) => plan.secrets.mask(t);
+  const started = performance.now();
+  const cap = runner.max_output_bytes;
+  return new Promise<CommandOutcome>((resolve, reject) => {
+    const child = spawn(plan.argv[0]!, plan.argv.slice(1), {
+      cwd: plan.cwd,
+      env: plan.env,
+      shell: false,
+      detached: true, // its own process group, so a timeout can end it and everything it started
+      stdio: ["pipe", "pipe", "pipe"],
+      windowsHide: true,
+    });
+    const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], sizes: { stdout: 0, stderr: 0 } };
+    const collect = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+      const kept = out.sizes[stream];
+      out.sizes[stream] += chunk.length;
+      if (kept < cap) out[stream].push(chunk.subarray(0, cap - kept));
+    };
+    child.stdout.on("data", collect("stdout"));
+    child.stderr.on("data", collect("stderr"));
+    let ending: "timeout" | "cancelled" | undefined;
+    let settled = false;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      ending = "timeout";
+      killGroup();
+    }, timeoutMs);
+    const onAbort = () => {
+      ending = "cancelled";
+      killGroup();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    let lingering: NodeJS.Timeout | undefined;
+    const text = (stream: "stdout" | "stderr") => mask(Buffer.concat(out[stream]).toString("utf8"));
+    const finish = (code: number | null, sig: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (lingering) clearTimeout(lingering);
+      signal.removeEventListener("abort", onAbort);
+      const duration = Math.round(performance.now() - started);
+      const stdout = text("stdout");
+      const stderr = text("stderr");
+      const truncated = { stdout: out.sizes.stdout > cap, stderr: out.sizes.stderr > cap };
+      if (ending === "cancelled") return reject(new ToolError("The action was cancelled; its processes were ended.", { code: "cancelled" }));
+      if (ending === "timeout") {
+        return reject(
+          new ToolError(`${mask(plan.argv[0]!)} ran longer than ${timeoutMs} ms; it and every process it started were killed.`, {
+            code: "action_timeout",
+            hint: "Raise timeout_ms in the action file, or pass arguments that make less work.",
+            data: { stdout_tail: tail(stdout), stderr_tail: tail(stderr), duration_ms: duration },
+          }),
+        );
+      }
+      if (code !== 0) {
+        return reject(
+          new ToolError(`${mask(plan.argv[0]!)} exited with ${code ?? `signal ${sig}`}${stderr.trim() ? `:\n${tail(stderr)}` : "."}`, {
+            code: "action_failed",
+            hint: "Read the error output above; check the arguments.",
+            data: { exit_code: code, signal: sig, stdout_tail: tail(stdout), stderr_tail: tail(stderr), duration_ms: duration },
+          }),
+        );
+      }
+      resolve({ kind: "command", exit_code: 0, stdout, stderr, duration_ms: duration, truncated });
+    };
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      reject(
+        new ToolError(
+          error.code === "ENOENT"
+            ? `The program ${mask(plan.argv[0]!)} was not found (or the working directory ${plan.cwd} does not exist).`
+            : `The program ${mask(plan.argv[0]!)} could not start: ${mask(error.message)}`,
+          { code: "action_failed", hint: "Check argv[0], cwd and the PATH the server runs with." },
+        ),
+      );
+    });
+    child.once("close", finish);
+    // A child that exits while something it started still holds its output open: give that 500 ms, then end the group.
+    child.once("exit", (code, sig) => {
+      lingering = setTimeout(() => {
+        killGroup();
+        finish(code, sig);
+      }, 500);
+    });
+    child.stdin.on("error", () => undefined); // a program that does not read its input
+    child.stdin.end(plan.stdin ?? "");
+  });
+}
+
+function trimmed(text: string): string {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > 500 ? `${t.slice(0, 500)}…` : t || "(empty body)";
+}
+
+function tail(text: string): string {
+  return text.length > 2000 ? `…${text.slice(-2000)}` : text;
+}
