@@ -51,14 +51,14 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
   const actionDeps = { env: options.env ?? {}, allowUnconfirmed: config.allowUnconfirmed, log };
-  let registry: ActionRegistry | undefined;
   const catalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars }),
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize }),
-    previewTool(() => registry!.loaded(), actionDeps),
+    // registry is declared below; the closure runs only once a call comes in.
+    previewTool(() => registry.loaded(), actionDeps),
   ]);
-  registry = new ActionRegistry(config.toolsDir, () => catalog.builtInNames(), actionDeps, (specs) => catalog.setDynamic(specs), log);
+  const registry: ActionRegistry = new ActionRegistry(config.toolsDir, () => catalog.builtInNames(), actionDeps, (specs) => catalog.setDynamic(specs), log);
   if (options.watchActions !== false) registry.watch();
   return {
     config,
@@ -140,12 +140,19 @@ export function createServer(services: Services): McpServer {
     async (uri) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(await services.actions.describe(), null, 2) }] }),
   );
 
-  const unsubscribe = catalog.onChange(() => {
-    if (server.transport) void mcp.sendToolListChanged();
+  // Changes after the first load of the actions are announced; the first load itself is what tools/list waits for.
+  let unsubscribe: (() => void) | undefined;
+  let closed = false;
+  void services.ready.then(() => {
+    if (closed) return;
+    unsubscribe = catalog.onChange(() => {
+      if (server.transport) void mcp.sendToolListChanged();
+    });
   });
   const previousOnClose = server.onclose;
   server.onclose = () => {
-    unsubscribe();
+    closed = true;
+    unsubscribe?.();
     previousOnClose?.();
   };
   return mcp;

@@ -21,15 +21,24 @@ export interface Harness extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** Test settings: the tiny model, one thread, CPU, quiet, and no actions unless a test names a tools dir. */
 export function testConfig(settings: RawSettings = {}) {
-  return parseConfig({ model: inject("modelPath"), threads: 1, gpu: "false", logLevel: "silent", ...settings }, {});
+  const noTools = `${inject("fixturesDir")}/no-tools`;
+  return parseConfig({ model: inject("modelPath"), threads: 1, gpu: "false", logLevel: "silent", toolsDir: noTools, ...settings }, {});
 }
 
 export async function connect(
   settings: RawSettings = {},
-  options: { log?: Logger; services?: Services; clientCapabilities?: Record<string, unknown> } = {},
+  options: {
+    log?: Logger;
+    services?: Services;
+    clientCapabilities?: Record<string, unknown>;
+    /** The environment actions see (default: PATH only). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Harness> {
-  const services = options.services ?? createServices(testConfig(settings), options.log ?? silentLogger);
+  const env = options.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  const services = options.services ?? createServices(testConfig(settings), options.log ?? silentLogger, { env });
   const server = createServer(services);
   const client = new Client({ name: "lam-test", version: "0.0.0" }, { capabilities: options.clientCapabilities ?? {} });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
