@@ -1,8 +1,9 @@
 /**
  * npm run bench [-- SUITE ...] [--model PATH]
- * Suites: tokenize, cold-start, threads, generate, search (default: all). Figures are printed with their same-run baselines.
+ * Suites: tokenize, cold-start, threads, generate, search, actions (default: all). Figures are printed with their same-run baselines.
  */
 import { cpus } from "node:os";
+import { benchActions } from "./actions.js";
 import { benchColdStart } from "./cold-start.js";
 import { benchGenerate } from "./generate.js";
 import { benchSearch } from "./search.js";
@@ -12,7 +13,7 @@ import { benchThreads } from "./threads.js";
 import { benchTokenize } from "./tokenize.js";
 
 const { flags, words } = parseArgv(process.argv.slice(2));
-const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "search"];
+const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "search", "actions"];
 const model = flags.model ?? tinyModel();
 process.stdout.write(`# lam-mcp benchmarks (${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model})\n`);
 
@@ -33,7 +34,10 @@ for (const suite of suites) {
     case "search":
       await benchSearch(model);
       break;
+    case "actions":
+      await benchActions(model);
+      break;
     default:
-      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, search`);
+      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, search, actions`);
   }
 }

@@ -82,7 +82,7 @@ export async function executeAction(loaded: LoadedAction, args: Record<string, u
       });
     }
   }
-  deps.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
+  if (deps.log.enabled("info")) deps.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
   try {
     return plan.kind === "http"
       ? await runHttp(plan, action.http!, action.timeout_ms, ctx.signal)
