@@ -20,6 +20,9 @@ import { previewTool } from "./actions/tools.js";
 import { generationTools } from "./generation/tools.js";
 import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
+import { statusTool } from "./status.js";
+import { forwardLogs, registerPrompts, registerResources } from "./surface.js";
+import { Telemetry } from "./telemetry.js";
 import { tokenTools } from "./tokens/tools.js";
 import { VERSION } from "./version.js";
 
@@ -34,7 +37,9 @@ export interface Services {
   actions: ActionRegistry;
   /** Resolves once the first load of the actions is done (tools/list waits for it). */
   ready: Promise<void>;
-  observe?: CallObserver;
+  /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
+  telemetry: Telemetry;
+  observe: CallObserver;
   close(): Promise<void>;
 }
 
@@ -46,17 +51,27 @@ export interface ServiceOptions {
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
-  const engine = new ModelEngine(config, log);
-  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log) : engine;
+  const telemetry = new Telemetry();
+  const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
+  const engine = new ModelEngine(config, log, onLoad);
+  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
-  const actionDeps = { env: options.env ?? {}, allowUnconfirmed: config.allowUnconfirmed, log };
+  const actionDeps = { env: options.env ?? {}, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
+  // The registry is created below; these closures run only once a call comes in.
   const catalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
-    ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars }),
-    ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize }),
-    // registry is declared below; the closure runs only once a call comes in.
+    ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
+    ...searchTools({
+      runtime: searchRuntime,
+      engine,
+      embeddingEngine,
+      cacheTtlMs: config.searchCacheTtlMs,
+      cacheSize: config.searchCacheSize,
+      telemetry,
+    }),
     previewTool(() => registry.loaded(), actionDeps),
+    statusTool({ engine, actions: () => registry, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   const registry: ActionRegistry = new ActionRegistry(config.toolsDir, () => catalog.builtInNames(), actionDeps, (specs) => catalog.setDynamic(specs), log);
   if (options.watchActions !== false) registry.watch();
@@ -69,6 +84,8 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     searchRuntime,
     actions: registry,
     ready: registry.ready,
+    telemetry,
+    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
     async close() {
       registry.close();
       await engine.close();
@@ -83,12 +100,15 @@ const INSTRUCTIONS =
   "(generate for raw completion, chat with the model's template; json_schema constrains output; temperature 0 is " +
   "deterministic), embeddings (embed, similarity) and web context (web_search via SearXNG, read_url for a page as " +
   "Markdown paged by tokens, search_context for cited passages packed into a token budget), plus the user's own " +
-  "actions (declared HTTP calls and commands): preview_action shows what one would run before you run it. Tool errors say what was wrong and how to fix it; read the " +
-  "hint and retry.";
+  "actions (declared HTTP calls and commands): preview_action shows what one would run before you run it. " +
+  "server_status tells what is loaded. Tool errors say what was wrong and how to fix it; read the hint and retry.";
 
 export function createServer(services: Services): McpServer {
   const { catalog, log } = services;
-  const mcp = new McpServer({ name: "lam-mcp", title: "lam-mcp", version: VERSION }, { instructions: INSTRUCTIONS });
+  const mcp = new McpServer(
+    { name: "lam-mcp", title: "lam-mcp", version: VERSION },
+    { instructions: INSTRUCTIONS, capabilities: { logging: {}, resources: {}, prompts: {}, completions: {} } },
+  );
   const server = mcp.server;
   server.registerCapabilities({ tools: { listChanged: true } });
 
@@ -129,16 +149,9 @@ export function createServer(services: Services): McpServer {
     return callTool(spec, request.params.arguments, ctx, services.observe);
   });
 
-  mcp.registerResource(
-    "actions",
-    "lam://actions",
-    {
-      title: "User actions",
-      description: "Every action file of the tools directory: its action, whether it is loaded, and why not (file, field, message).",
-      mimeType: "application/json",
-    },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: JSON.stringify(await services.actions.describe(), null, 2) }] }),
-  );
+  registerResources(mcp, services);
+  registerPrompts(mcp, services);
+  const stopLogs = forwardLogs(mcp, services);
 
   // Changes after the first load of the actions are announced; the first load itself is what tools/list waits for.
   let unsubscribe: (() => void) | undefined;
@@ -153,6 +166,7 @@ export function createServer(services: Services): McpServer {
   server.onclose = () => {
     closed = true;
     unsubscribe?.();
+    stopLogs();
     previousOnClose?.();
   };
   return mcp;

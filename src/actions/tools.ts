@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { ToolError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { Telemetry } from "../telemetry.js";
 import { defineTool, zodProblems, type ToolContext, type ToolOutput, type ToolSpec } from "../tool.js";
 import type { LoadedAction } from "./loader.js";
 import { planCommand, planHttp, previewOf, type Plan } from "./plan.js";
@@ -16,6 +17,7 @@ export interface ActionDeps {
   env: Readonly<Record<string, string | undefined>>;
   allowUnconfirmed: boolean;
   log: Logger;
+  telemetry?: Telemetry;
 }
 
 const ActionOutput = z.object({
@@ -89,6 +91,7 @@ export async function executeAction(loaded: LoadedAction, args: Record<string, u
       : await runCommand(plan, action.command!, action.timeout_ms, ctx.signal);
   } catch (error) {
     if (error instanceof ToolError) {
+      deps.telemetry?.emit({ type: "action_failure", action: action.name, code: error.code });
       deps.log.warn("action failed", { action: action.name, error: plan.secrets.mask(error.message) });
       throw new ToolError(plan.secrets.mask(error.message), {
         code: error.code,

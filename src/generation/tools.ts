@@ -9,6 +9,7 @@ import { llamaCpp } from "../llm/binding.js";
 import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
 import { defineTool, type ToolContext, type ToolSpec } from "../tool.js";
+import type { Telemetry } from "../telemetry.js";
 import { dot, unit } from "../vector.js";
 import {
   llamaSamplingOptions,
@@ -27,6 +28,7 @@ export interface GenerationToolDeps {
   embeddingEngine: ModelEngine;
   defaults: SamplingDefaults;
   maxInputChars: number;
+  telemetry?: Telemetry;
 }
 
 const GENERATES = { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false } as const;
@@ -110,7 +112,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
         });
         completion.dispose({ disposeSequence: false });
         const out = result(loaded, streamed, tokens.length, sampler, maxTokens, contextSize, constraint);
-        logGeneration(ctx, out);
+        logGeneration(ctx, out, deps.telemetry);
         return render(out);
       } finally {
         await lease.release();
@@ -183,7 +185,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
             ? "the model's chat template"
             : "fallback: the model has no chat template, so the plain '### System / ### Human / ### Assistant' format is used",
         };
-        logGeneration(ctx, out);
+        logGeneration(ctx, out, deps.telemetry);
         const rendered = render(out);
         if (args.echo_prompt) {
           const prompt = loaded.model.detokenize(state.contextText.tokenize(loaded.model.tokenizer), true);
@@ -355,7 +357,14 @@ function result(
   return out;
 }
 
-function logGeneration(ctx: ToolContext, out: GenerationResult) {
+function logGeneration(ctx: ToolContext, out: GenerationResult, telemetry: Telemetry | undefined) {
+  telemetry?.emit({
+    type: "generation",
+    tool: ctx.tool,
+    promptTokens: out.usage.prompt_tokens,
+    completionTokens: out.usage.completion_tokens,
+    tokensPerSecond: out.timings.tokens_per_second,
+  });
   ctx.log.debug("generation finished", {
     tool: ctx.tool,
     finish_reason: out.finish_reason,

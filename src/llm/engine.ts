@@ -75,10 +75,12 @@ export class ModelEngine {
   private closed = false;
   private lastDownloadLog = 0;
   loadMs: number | undefined;
+  private lastLoaded: LoadedModel | undefined;
 
   constructor(
     readonly settings: EngineSettings,
     private readonly log: Logger,
+    private readonly onLoad?: (ms: number, vocabOnly: boolean) => void,
   ) {
     this.source = parseModelSource(settings.model);
   }
@@ -86,6 +88,11 @@ export class ModelEngine {
   /** What the engine would load, without loading anything. */
   describeSource(): string {
     return this.source.kind === "path" ? this.source.path : this.source.kind === "uri" ? this.source.uri : this.source.url;
+  }
+
+  /** The loaded model's name, when one is loaded (nothing is loaded to answer). */
+  loadedName(): string | null {
+    return this.lastLoaded?.info.name ?? null;
   }
 
   get state(): EngineState {
@@ -300,10 +307,13 @@ export class ModelEngine {
     }
     const ms = performance.now() - started;
     if (!vocabOnly) this.loadMs = ms;
+    this.onLoad?.(ms, vocabOnly);
     const { GgufFileType } = await llamaCpp();
     const info = describeModel(gguf, path, bytes, this.describeSource(), GgufFileType);
     this.log.info(`model loaded${vocabOnly ? " (vocabulary only)" : ""}`, { file: path, ms: Math.round(ms) });
-    return { model, info, vocabOnly, cache: new Map() };
+    const loaded = { model, info, vocabOnly, cache: new Map<string, unknown>() };
+    this.lastLoaded = loaded;
+    return loaded;
   }
 }
 

@@ -9,12 +9,13 @@ import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
 import { defineTool, type ToolContext, type ToolSpec } from "../tool.js";
 import { tokenTableOf } from "../tokens/pieces.js";
+import type { Telemetry } from "../telemetry.js";
 import { dot, unit } from "../vector.js";
 import type { Document } from "./extract.js";
 import { characterPager, CHARS_PER_TOKEN, tokenPager, type Pager } from "./paging.js";
 import { block, bm25, splitPassages, type Passage } from "./passages.js";
 import type { SearchRuntime } from "./runtime.js";
-import type { SearchResponse } from "./searxng.js";
+import type { SearchParams, SearchResponse } from "./searxng.js";
 
 export interface SearchToolDeps {
   /** The SearXNG client, page fetcher and extractor, created on first use. */
@@ -23,6 +24,7 @@ export interface SearchToolDeps {
   embeddingEngine: ModelEngine;
   cacheTtlMs: number;
   cacheSize: number;
+  telemetry?: Telemetry;
 }
 
 const SEARCHES = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
@@ -71,6 +73,20 @@ const SearchFields = {
 };
 
 export function searchTools(deps: SearchToolDeps): ToolSpec[] {
+  /** A search through the runtime's client, timed for /metrics. */
+  async function search(params: SearchParams, signal: AbortSignal): Promise<SearchResponse> {
+    const { searx } = await deps.runtime();
+    const started = performance.now();
+    try {
+      const response = await searx.search(params, signal);
+      deps.telemetry?.emit({ type: "search", outcome: response.cached ? "cached" : "ok", ms: performance.now() - started });
+      return response;
+    } catch (error) {
+      deps.telemetry?.emit({ type: "search", outcome: "error", ms: performance.now() - started });
+      throw error;
+    }
+  }
+
   const docs = new TtlCache<{ doc: Document; text: string; final: string; redirects: string[] }>(deps.cacheSize, deps.cacheTtlMs);
 
   async function readDocument(url: string, signal: AbortSignal) {
@@ -110,8 +126,7 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
     output: WebSearchOutput,
     annotations: SEARCHES,
     async run(args, ctx) {
-      const { searx } = await deps.runtime();
-      const response = await searx.search(
+      const response = await search(
         {
           query: args.query,
           categories: args.categories,
@@ -228,8 +243,7 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
     }),
     annotations: SEARCHES,
     async run(args, ctx) {
-      const { searx } = await deps.runtime();
-      const found = await searx.search({ query: args.query, language: args.language, timeRange: args.time_range }, ctx.signal);
+      const found = await search({ query: args.query, language: args.language, timeRange: args.time_range }, ctx.signal);
       if (found.results.length === 0) {
         throw new ToolError(`No results for ${JSON.stringify(args.query)}.`, { hint: "Rephrase the query, or use fewer and more common words.", code: "no_results" });
       }

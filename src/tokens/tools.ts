@@ -204,7 +204,7 @@ export function vocabularyOf(loaded: LoadedModel): VocabularyAnalysis {
   return analysis;
 }
 
-function describeVocabulary(loaded: LoadedModel, re: RegExp | undefined, limit: number) {
+export function describeVocabulary(loaded: LoadedModel, re: RegExp | undefined, limit: number) {
   const table = tokenTableOf(loaded);
   const analysis = vocabularyOf(loaded);
   const ref = (id: number | null) => (id === null || !table.has(id) ? null : { id, piece: table.piece(id).piece });

@@ -1,0 +1,243 @@
+/**
+ * The MCP surface beyond tools: resources (lam://model, lam://vocabulary, lam://actions, lam://actions/{name},
+ * lam://config), prompts (research, plan_actions, explain_tokens) with argument completion, and the logging
+ * capability (logging/setLevel, log records sent to the client as notifications/message).
+ * Resource failures are protocol errors, as the specification asks.
+ */
+import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
+import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { ErrorCode, McpError, SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { describeConfig } from "./config.js";
+import { ToolError, messageOf } from "./errors.js";
+import type { LogRecord } from "./log.js";
+import type { Services } from "./server.js";
+import { tokenTableOf } from "./tokens/pieces.js";
+import { describeVocabulary } from "./tokens/tools.js";
+
+const JSON_TYPE = "application/json";
+
+function asProtocolError(error: unknown): McpError {
+  if (error instanceof McpError) return error;
+  if (error instanceof ToolError) return new McpError(ErrorCode.InternalError, error.render());
+  return new McpError(ErrorCode.InternalError, messageOf(error));
+}
+
+async function json(uri: URL, make: () => Promise<unknown>) {
+  try {
+    return { contents: [{ uri: uri.href, mimeType: JSON_TYPE, text: JSON.stringify(await make(), null, 2) }] };
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+}
+
+async function actionNames(services: Services): Promise<string[]> {
+  return (await services.actions.loaded()).map((a) => a.action.name);
+}
+
+export function registerResources(mcp: McpServer, services: Services): void {
+  const { engine, config, actions } = services;
+
+  mcp.registerResource(
+    "model",
+    "lam://model",
+    { title: "The model", description: "The model's metadata: name, file, size, architecture, quantization, context, vocabulary. Loads its tokenizer if needed.", mimeType: JSON_TYPE },
+    (uri) =>
+      json(uri, async () => {
+        const loaded = await engine.tokenizer();
+        return { loaded: loaded.vocabOnly ? "vocabulary only" : "full", load_ms: engine.loadMs ?? null, ...loaded.info };
+      }),
+  );
+
+  mcp.registerResource(
+    "vocabulary",
+    "lam://vocabulary",
+    { title: "The vocabulary", description: "The tokenizer described, as the vocabulary tool does (size, special tokens, analysis).", mimeType: JSON_TYPE },
+    (uri) => json(uri, async () => describeVocabulary(await engine.tokenizer(), undefined, 0).structured),
+  );
+
+  mcp.registerResource(
+    "actions",
+    "lam://actions",
+    {
+      title: "User actions",
+      description: "Every action file of the tools directory: its action, whether it is loaded, and why not (file, field, message).",
+      mimeType: JSON_TYPE,
+    },
+    (uri) => json(uri, () => actions.describe()),
+  );
+
+  mcp.registerResource(
+    "action",
+    new ResourceTemplate("lam://actions/{name}", {
+      list: async () => ({
+        resources: (await actions.loaded()).map((a) => ({ uri: `lam://actions/${a.action.name}`, name: a.action.name, description: a.action.description, mimeType: JSON_TYPE })),
+      }),
+      complete: { name: async (value) => (await actionNames(services)).filter((n) => n.startsWith(value)) },
+    }),
+    { title: "One action", description: "One loaded action: its file and its declaration.", mimeType: JSON_TYPE },
+    (uri, { name }) =>
+      json(uri, async () => {
+        const found = (await actions.loaded()).find((a) => a.action.name === name);
+        if (!found) throw new McpError(ErrorCode.InvalidParams, `No action named ${String(name)}; see lam://actions.`);
+        return { file: found.file, action: found.action };
+      }),
+  );
+
+  mcp.registerResource(
+    "config",
+    "lam://config",
+    { title: "Effective settings", description: "Every setting as the server runs with it; secrets masked.", mimeType: JSON_TYPE },
+    (uri) => json(uri, async () => describeConfig(config)),
+  );
+}
+
+export function registerPrompts(mcp: McpServer, services: Services): void {
+  mcp.registerPrompt(
+    "research",
+    {
+      title: "Research a question on the web",
+      description: "Answer a question from fresh web sources, with citations.",
+      argsSchema: { question: z.string().describe("The question to research") },
+    },
+    ({ question }) => ({
+      messages: [
+        {
+          role: "user",
+          content: {
+            type: "text",
+            text: [
+              `Research this question and answer it with citations: ${question}`,
+              "",
+              "1. Call search_context with the question and max_tokens around 3000: it returns numbered passages [n] with their sources.",
+              "2. If a source needs a closer look, call read_url on it (pass next_offset back to read on).",
+              "3. If the passages do not answer it, call web_search with other words, then search_context again.",
+              "4. Answer in a few paragraphs. Cite every claim as [n], and end with the list of sources: [n] title — URL.",
+              "Say plainly what the sources do not tell.",
+            ].join("\n"),
+          },
+        },
+      ],
+    }),
+  );
+
+  mcp.registerPrompt(
+    "plan_actions",
+    {
+      title: "Plan with the user's actions",
+      description: "Lay out a step-by-step plan that reaches a goal with the available actions, previewing each step before running it.",
+      argsSchema: {
+        goal: z.string().describe("What to achieve"),
+        action: completable(z.string().optional().describe("An action the plan should center on"), async (value) =>
+          (await actionNames(services)).filter((n) => n.startsWith(value ?? "")),
+        ),
+      },
+    },
+    async ({ goal, action }) => {
+      const loaded = await services.actions.loaded();
+      const list = loaded.length
+        ? loaded
+            .map((a) => {
+              const ann = a.action.annotations ?? {};
+              const flags = [ann.readOnlyHint ? "read-only" : "", ann.destructiveHint ? "destructive" : "", a.action.confirm ? "asks the user" : ""].filter(Boolean);
+              return `- ${a.action.name}: ${a.action.description}${flags.length ? ` (${flags.join(", ")})` : ""}`;
+            })
+            .join("\n")
+        : "(no actions are loaded: say so, and suggest which action files would be needed)";
+      return {
+        messages: [
+          {
+            role: "user",
+            content: {
+              type: "text",
+              text: [
+                `Goal: ${goal}`,
+                action ? `Center the plan on the action ${action}.` : "",
+                "",
+                "The actions available:",
+                list,
+                "",
+                "Lay out a numbered plan that reaches the goal with these actions only. For each step give the action and its arguments.",
+                "Before running any step, call preview_action with the same name and arguments and check that what it would run is what you intend.",
+                "Run read-only steps freely; before a destructive step, say what it will change. Stop and report if a step fails.",
+              ]
+                .filter((l, i, all) => l !== "" || all[i - 1] !== "")
+                .join("\n"),
+            },
+          },
+        ],
+      };
+    },
+  );
+
+  mcp.registerPrompt(
+    "explain_tokens",
+    {
+      title: "Explain how the model reads a text",
+      description: "Shows how the model's tokenizer splits a text, and asks for an explanation of what that means for prompts.",
+      argsSchema: { text: z.string().describe("The text to look at") },
+    },
+    async ({ text }) => {
+      let listing: string;
+      try {
+        const loaded = await services.engine.tokenizer();
+        const table = tokenTableOf(loaded);
+        const pieces = [...loaded.model.tokenize(text, false)].map((id) => table.piece(id));
+        listing =
+          `${loaded.info.name} splits it into ${pieces.length} tokens:\n` +
+          pieces.slice(0, 500).map((p) => `${p.id}:${JSON.stringify(p.piece)}`).join(" ") +
+          (pieces.length > 500 ? ` … (+${pieces.length - 500} more)` : "");
+      } catch (error) {
+        listing = `(the tokenizer is not available: ${messageOf(error).split("\n")[0]}; call the tokenize tool to see the tokens)`;
+      }
+      return {
+        messages: [
+          {
+            role: "user",
+            content: {
+              type: "text",
+              text: [
+                `Text: ${JSON.stringify(text)}`,
+                "",
+                listing,
+                "",
+                "Explain how the model reads this text: where words are split, which pieces carry a leading space, how numbers,",
+                "punctuation and non-English characters are handled, and what that means for token budgets and prompt wording.",
+              ].join("\n"),
+            },
+          },
+        ],
+      };
+    },
+  );
+}
+
+const SEVERITY: Record<LoggingLevel, number> = { debug: 0, info: 1, notice: 2, warning: 3, error: 4, critical: 5, alert: 6, emergency: 7 };
+const FROM_LOG: Record<LogRecord["level"], LoggingLevel> = { debug: "debug", info: "info", warn: "warning", error: "error" };
+
+/**
+ * logging/setLevel, and the server's log records sent to the client at or above the level it chose (warning and
+ * above until it chooses). Returns the unsubscribe function.
+ */
+export function forwardLogs(mcp: McpServer, services: Services): () => void {
+  const server = mcp.server;
+  let level: LoggingLevel = "warning";
+  let initialized = false;
+  server.setRequestHandler(SetLevelRequestSchema, (request) => {
+    level = request.params.level;
+    return {};
+  });
+  const previous = server.oninitialized;
+  server.oninitialized = () => {
+    initialized = true;
+    previous?.();
+  };
+  return services.log.subscribe((record) => {
+    const mapped = FROM_LOG[record.level];
+    if (!initialized || !server.transport || SEVERITY[mapped] < SEVERITY[level]) return;
+    const { level: _l, msg, time, ...fields } = record;
+    void server
+      .notification({ method: "notifications/message", params: { level: mapped, logger: "lam-mcp", data: { message: msg, time, ...fields } } })
+      .catch(() => undefined);
+  });
+}
