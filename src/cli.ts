@@ -92,16 +92,27 @@ async function runStdio(config: Config, services: Services, log: Logger): Promis
 }
 
 async function runHttp(services: Services, log: Logger): Promise<number> {
-  const { serveHttp } = await import("./transports/http.js");
-  const running = await serveHttp(services);
+  const { serveHttp, StartupError } = await import("./transports/http.js");
+  let running: Awaited<ReturnType<typeof serveHttp>>;
+  try {
+    running = await serveHttp(services);
+  } catch (error) {
+    await services.close();
+    if (error instanceof StartupError) {
+      process.stderr.write(`lam-mcp: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
   log.info(`lam-mcp ${VERSION} listening on ${running.url}`, { url: running.url });
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
   });
-  log.info("shutting down");
+  log.info(`${signal}: shutting down`, { in_flight: running.inflight(), sessions: running.sessions() });
   await running.close();
   await services.close();
+  log.info("stopped");
   return 0;
 }
 
