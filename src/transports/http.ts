@@ -36,6 +36,7 @@ interface Session {
 interface InFlight {
   transport: StreamableHTTPServerTransport;
   res: ServerResponse;
+  ids: Array<string | number>;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "[::1]"]);
@@ -141,7 +142,9 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
     }
     const sessionId = header(req, "mcp-session-id");
     const client = sessionId ?? req.socket.remoteAddress ?? "unknown";
-    if (req.method === "POST") {
+    // Only requests count: a notification (a cancellation, say) or a response is answered at once, and must get
+    // through even when the client is at its limit.
+    if (req.method === "POST" && requestIds(body).length > 0) {
       const n = perClient.get(client) ?? 0;
       if (n >= config.maxConcurrentPerClient) {
         res.setHeader("Retry-After", "1");
@@ -165,6 +168,7 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       session.lastSeen = Date.now();
       track(session.transport, res, body);
       await session.transport.handleRequest(req, res, body);
+      closeCancelledStreams(session.transport, body);
       return;
     }
     if (req.method !== "POST" || !isInitializeRequest(body)) {
@@ -219,7 +223,7 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
   function track(transport: StreamableHTTPServerTransport, res: ServerResponse, body: unknown) {
     const ids = requestIds(body);
     if (ids.length === 0) return;
-    const entry = { transport, res };
+    const entry = { transport, res, ids };
     inflight.add(entry);
     res.once("close", () => {
       inflight.delete(entry);
@@ -269,7 +273,14 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       const deadline = Date.now() + deadlineMs;
       while (inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       if (inflight.size > 0) log.warn(`cancelling ${inflight.size} request(s) still running at the shutdown deadline`);
-      // Closing a transport aborts its handlers (a generation stops at its next token) and ends its streams.
+      // Each request still running gets an error answer (so its client does not wait), then closing the transports
+      // aborts the handlers: a generation stops at its next token and frees its sequence.
+      for (const entry of [...inflight]) {
+        for (const id of entry.ids) {
+          const error = { code: -32000, message: "The server is shutting down; the call was cancelled" };
+          await entry.transport.send({ jsonrpc: "2.0", id, error }, { relatedRequestId: id }).catch(() => undefined);
+        }
+      }
       for (const entry of inflight) await entry.transport.close().catch(() => undefined);
       for (const session of sessions.values()) {
         await session.transport.close().catch(() => undefined);
@@ -281,6 +292,19 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       metrics.close();
     },
   };
+}
+
+/**
+ * A request cancelled with notifications/cancelled gets no answer (as the protocol says), so its SSE stream would
+ * stay open until the client hangs up: close it, which frees the client's slot.
+ */
+function closeCancelledStreams(transport: StreamableHTTPServerTransport, body: unknown) {
+  const messages = Array.isArray(body) ? (body as unknown[]) : [body];
+  for (const m of messages) {
+    if (typeof m !== "object" || m === null || (m as { method?: unknown }).method !== "notifications/cancelled") continue;
+    const requestId = (m as { params?: { requestId?: string | number } }).params?.requestId;
+    if (requestId !== undefined) setTimeout(() => transport.closeSSEStream(requestId), 0);
+  }
 }
 
 function digest(value: string): Buffer {

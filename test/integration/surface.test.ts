@@ -1,0 +1,98 @@
+/** Resources, prompts, argument completion and the logging capability, through a real Client. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, test } from "vitest";
+import { buildVocabulary } from "../helpers/tiny-model.js";
+import { connect } from "../helpers/harness.js";
+
+const vocab = buildVocabulary();
+
+function actionsDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "lam-surface-"));
+  writeFileSync(join(dir, "list_files.json"), JSON.stringify({ name: "list_files", description: "Lists files.", annotations: { readOnlyHint: true }, command: { argv: ["ls"] } }));
+  writeFileSync(join(dir, "list_dirs.json"), JSON.stringify({ name: "list_dirs", description: "Lists directories.", command: { argv: ["ls", "-d", "*/"] } }));
+  writeFileSync(join(dir, "remove_tmp.json"), JSON.stringify({ name: "remove_tmp", description: "Removes temp files.", annotations: { destructiveHint: true }, command: { argv: ["true"] } }));
+  return dir;
+}
+
+const text = (r: { contents: Array<Record<string, unknown>> }) => JSON.parse(String(r.contents[0]!.text)) as Record<string, unknown>;
+
+describe("resources", () => {
+  test("lam://model, lam://vocabulary, lam://actions, lam://actions/{name} and lam://config", async () => {
+    await using h = await connect({ toolsDir: actionsDir(), searxngUrl: "http://user:hunter2@127.0.0.1:9/", authToken: "a-secret-token-123456" });
+    const { resources } = await h.client.listResources();
+    expect(resources.map((r) => r.uri)).toEqual(
+      expect.arrayContaining(["lam://model", "lam://vocabulary", "lam://actions", "lam://config", "lam://actions/list_files"]),
+    );
+    const model = text(await h.client.readResource({ uri: "lam://model" }));
+    expect(model).toMatchObject({ name: "lam-tiny-test", architecture: "llama", quantization: "F32", vocabularySize: vocab.tokens.length, chatTemplate: true });
+    const vocabulary = text(await h.client.readResource({ uri: "lam://vocabulary" }));
+    expect(vocabulary).toMatchObject({ size: vocab.tokens.length, kind: "bpe" });
+    const one = text(await h.client.readResource({ uri: "lam://actions/list_files" }));
+    expect((one.action as { name: string }).name).toBe("list_files");
+    await expect(h.client.readResource({ uri: "lam://actions/nope" })).rejects.toBeInstanceOf(McpError);
+    const config = text(await h.client.readResource({ uri: "lam://config" }));
+    expect(config.searxngUrl).toEqual(["http://***@127.0.0.1:9/"]);
+    expect(config.authToken).toBe("***");
+    expect(JSON.stringify(config)).not.toMatch(/hunter2|a-secret-token/);
+  });
+
+  test("a resource that cannot be produced is a protocol error with the reason", async () => {
+    await using h = await connect({ model: "/nonexistent/model.gguf" });
+    await expect(h.client.readResource({ uri: "lam://model" })).rejects.toSatisfy(
+      (e: unknown) => e instanceof McpError && /does not exist[\s\S]*--model/.test(e.message),
+    );
+  });
+});
+
+describe("prompts and completion", () => {
+  test("research, plan_actions and explain_tokens", async () => {
+    await using h = await connect({ toolsDir: actionsDir() });
+    const { prompts } = await h.client.listPrompts();
+    expect(prompts.map((p) => p.name).sort()).toEqual(["explain_tokens", "plan_actions", "research"]);
+    const research = await h.client.getPrompt({ name: "research", arguments: { question: "Why do llamas hum?" } });
+    const researchText = (research.messages[0]!.content as { text: string }).text;
+    expect(researchText).toContain("Why do llamas hum?");
+    expect(researchText).toMatch(/search_context[\s\S]*read_url[\s\S]*\[n\]/);
+    const plan = await h.client.getPrompt({ name: "plan_actions", arguments: { goal: "tidy the folder", action: "list_files" } });
+    const planText = (plan.messages[0]!.content as { text: string }).text;
+    expect(planText).toContain("- list_files: Lists files. (read-only)");
+    expect(planText).toContain("- remove_tmp: Removes temp files. (destructive)");
+    expect(planText).toContain("Center the plan on the action list_files.");
+    expect(planText).toMatch(/preview_action/);
+    const explain = await h.client.getPrompt({ name: "explain_tokens", arguments: { text: "Hello world" } });
+    const explainText = (explain.messages[0]!.content as { text: string }).text;
+    expect(explainText).toContain(`lam-tiny-test splits it into 2 tokens:\n${vocab.idOf("Hello")}:"Hello" ${vocab.idOf(" world")}:" world"`);
+  });
+
+  test("action names complete in plan_actions and in the lam://actions/{name} template", async () => {
+    await using h = await connect({ toolsDir: actionsDir() });
+    const prompt = await h.client.complete({ ref: { type: "ref/prompt", name: "plan_actions" }, argument: { name: "action", value: "list_" } });
+    expect(prompt.completion.values.sort()).toEqual(["list_dirs", "list_files"]);
+    const template = await h.client.complete({ ref: { type: "ref/resource", uri: "lam://actions/{name}" }, argument: { name: "name", value: "rem" } });
+    expect(template.completion.values).toEqual(["remove_tmp"]);
+  });
+});
+
+describe("logging capability", () => {
+  test("warnings reach the client by default; logging/setLevel lowers or raises the threshold", async () => {
+    await using h = await connect();
+    const received: Array<{ level: string; data: unknown }> = [];
+    h.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void received.push(n.params));
+    h.services.log.info("an info line");
+    h.services.log.warn("a warning", { detail: 42 });
+    await expect.poll(() => received.length).toBe(1);
+    expect(received[0]).toMatchObject({ level: "warning", data: { message: "a warning", detail: 42 } });
+    await h.client.setLoggingLevel("debug");
+    await h.ok("count_tokens", { texts: ["Hello"] }); // logs "tool call" at debug
+    await expect.poll(() => received.some((r) => (r.data as { message?: string }).message === "tool call")).toBe(true);
+    await h.client.setLoggingLevel("error");
+    const count = received.length;
+    h.services.log.warn("ignored now");
+    h.services.log.error("an error");
+    await expect.poll(() => received.length).toBe(count + 1);
+    expect(received.at(-1)).toMatchObject({ level: "error", data: { message: "an error" } });
+  });
+});
