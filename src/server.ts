@@ -21,7 +21,7 @@ import { generationTools } from "./generation/tools.js";
 import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
-import { forwardLogs, registerPrompts, registerResources } from "./surface.js";
+import { forwardLogs, registerCompletion, registerPrompts, registerResources } from "./surface.js";
 import { Telemetry } from "./telemetry.js";
 import { tokenTools } from "./tokens/tools.js";
 import { VERSION } from "./version.js";
@@ -151,6 +151,7 @@ export function createServer(services: Services): McpServer {
 
   registerResources(mcp, services);
   registerPrompts(mcp, services);
+  registerCompletion(mcp, services);
   const stopLogs = forwardLogs(mcp, services);
 
   // Changes after the first load of the actions are announced; the first load itself is what tools/list waits for.

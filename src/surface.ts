@@ -6,7 +6,7 @@
  */
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { ErrorCode, McpError, SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import { CompleteRequestSchema, ErrorCode, McpError, SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
@@ -210,6 +210,22 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
       };
     },
   );
+}
+
+/**
+ * completion/complete, answered here rather than by the SDK: action names for plan_actions' `action` and for the
+ * lam://actions/{name} template; any other argument (or an unknown prompt or template) gets no suggestions
+ * instead of an error, as the protocol allows.
+ */
+export function registerCompletion(mcp: McpServer, services: Services): void {
+  mcp.server.setRequestHandler(CompleteRequestSchema, async (request) => {
+    const { ref, argument } = request.params;
+    const wantsActions =
+      (ref.type === "ref/prompt" && ref.name === "plan_actions" && argument.name === "action") ||
+      (ref.type === "ref/resource" && ref.uri === "lam://actions/{name}" && argument.name === "name");
+    const values = wantsActions ? (await actionNames(services)).filter((n) => n.startsWith(argument.value)).slice(0, 100) : [];
+    return { completion: { values, total: values.length, hasMore: false } };
+  });
 }
 
 const SEVERITY: Record<LoggingLevel, number> = { debug: 0, info: 1, notice: 2, warning: 3, error: 4, critical: 5, alert: 6, emergency: 7 };

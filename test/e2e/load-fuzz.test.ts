@@ -156,7 +156,10 @@ test("malformed JSON-RPC gets a JSON-RPC error or a 4xx, never a crash; the serv
     expect(res.statusCode, `input ${n}: ${String(body).slice(0, 80)}`).toBeLessThan(500);
     if (res.statusCode >= 400) {
       // Every refusal is a JSON-RPC error object.
-      expect(JSON.parse(text)).toMatchObject({ jsonrpc: "2.0", error: { code: expect.any(Number), message: expect.any(String) } });
+      const parsed = JSON.parse(text) as { jsonrpc: string; error: { code: unknown; message: unknown } };
+      expect(parsed.jsonrpc).toBe("2.0");
+      expect(typeof parsed.error.code).toBe("number");
+      expect(typeof parsed.error.message).toBe("string");
     }
   }
   expect([...statuses.keys()].some((s) => s >= 400)).toBe(true);
