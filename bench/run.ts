@@ -1,11 +1,12 @@
 /**
  * npm run bench [-- SUITE ...] [--model PATH]
- * Suites: tokenize, cold-start, threads, generate, search, actions (default: all). Figures are printed with their same-run baselines.
+ * Suites: tokenize, cold-start, threads, generate, search, actions, noop (default: all). Figures are printed with their same-run baselines.
  */
 import { cpus } from "node:os";
 import { benchActions } from "./actions.js";
 import { benchColdStart } from "./cold-start.js";
 import { benchGenerate } from "./generate.js";
+import { benchNoop } from "./noop.js";
 import { benchSearch } from "./search.js";
 import { parseArgv } from "./lib.js";
 import { mediumModel, tinyModel } from "./models.js";
@@ -13,7 +14,7 @@ import { benchThreads } from "./threads.js";
 import { benchTokenize } from "./tokenize.js";
 
 const { flags, words } = parseArgv(process.argv.slice(2));
-const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "search", "actions"];
+const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "search", "actions", "noop"];
 const model = flags.model ?? tinyModel();
 process.stdout.write(`# lam-mcp benchmarks (${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model})\n`);
 
@@ -37,7 +38,10 @@ for (const suite of suites) {
     case "actions":
       await benchActions(model);
       break;
+    case "noop":
+      await benchNoop(model);
+      break;
     default:
-      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, search, actions`);
+      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, search, actions, noop`);
   }
 }

@@ -18,8 +18,16 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   enabled(level: LogLevel): boolean;
-  /** Called for every record at or above the listener's own threshold; returns an unsubscribe function. */
-  subscribe(listener: (record: LogRecord) => void): () => void;
+  /**
+   * Calls the listener for every record at or above its level (debug by default; change it with the returned
+   * handle's setLevel). Records nobody wants are never built.
+   */
+  subscribe(listener: (record: LogRecord) => void, level?: LogLevel): Subscription;
+}
+
+export interface Subscription {
+  (): void;
+  setLevel(level: LogLevel): void;
 }
 
 export interface LoggerOptions {
@@ -33,12 +41,15 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   const json = options.format === "json" || (options.format === "auto" && !(options.isTTY ?? process.stderr.isTTY));
-  const listeners = new Set<(record: LogRecord) => void>();
+  const listeners = new Map<(record: LogRecord) => void, number>();
   const threshold = RANK[options.level];
+  // The least severe level anyone (stderr or a listener) wants, kept up to date.
+  let lowest = threshold;
+  const recompute = () => (lowest = Math.min(threshold, ...listeners.values()));
 
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (RANK[level] < lowest) return;
     const wanted = RANK[level] >= threshold;
-    if (!wanted && listeners.size === 0) return;
     const record: LogRecord = { time: new Date().toISOString(), level, msg, ...fields };
     if (wanted) {
       if (json) write(`${safeJson(record)}\n`);
@@ -47,7 +58,7 @@ export function createLogger(options: LoggerOptions): Logger {
         write(`${record.time} ${level.toUpperCase().padEnd(5)} ${msg}${extra}\n`);
       }
     }
-    for (const listener of listeners) listener(record);
+    for (const [listener, min] of listeners) if (RANK[level] >= min) listener(record);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
@@ -55,9 +66,20 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     enabled: (level) => RANK[level] >= threshold,
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+    subscribe(listener, level = "debug") {
+      listeners.set(listener, RANK[level]);
+      recompute();
+      const unsubscribe = () => {
+        listeners.delete(listener);
+        recompute();
+      };
+      return Object.assign(unsubscribe, {
+        setLevel(next: LogLevel) {
+          if (!listeners.has(listener)) return;
+          listeners.set(listener, RANK[next]);
+          recompute();
+        },
+      });
     },
   };
 }

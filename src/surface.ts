@@ -239,8 +239,18 @@ export function forwardLogs(mcp: McpServer, services: Services): () => void {
   const server = mcp.server;
   let level: LoggingLevel = "warning";
   let initialized = false;
+  const subscription = services.log.subscribe((record) => {
+    const mapped = FROM_LOG[record.level];
+    if (!initialized || !server.transport || SEVERITY[mapped] < SEVERITY[level]) return;
+    const { level: _l, msg, time, ...fields } = record;
+    void server
+      .notification({ method: "notifications/message", params: { level: mapped, logger: "lam-mcp", data: { message: msg, time, ...fields } } })
+      .catch(() => undefined);
+  }, "warn");
   server.setRequestHandler(SetLevelRequestSchema, (request) => {
     level = request.params.level;
+    // Only records this client may want are built at all.
+    subscription.setLevel(SEVERITY[level] <= SEVERITY.debug ? "debug" : SEVERITY[level] <= SEVERITY.info ? "info" : SEVERITY[level] <= SEVERITY.warning ? "warn" : "error");
     return {};
   });
   const previous = server.oninitialized;
@@ -248,12 +258,5 @@ export function forwardLogs(mcp: McpServer, services: Services): () => void {
     initialized = true;
     previous?.();
   };
-  return services.log.subscribe((record) => {
-    const mapped = FROM_LOG[record.level];
-    if (!initialized || !server.transport || SEVERITY[mapped] < SEVERITY[level]) return;
-    const { level: _l, msg, time, ...fields } = record;
-    void server
-      .notification({ method: "notifications/message", params: { level: mapped, logger: "lam-mcp", data: { message: msg, time, ...fields } } })
-      .catch(() => undefined);
-  });
+  return subscription;
 }
