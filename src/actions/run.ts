@@ -5,7 +5,6 @@
  * Everything returned or thrown is masked: no secret leaves.
  */
 import { spawn } from "node:child_process";
-import { request } from "undici";
 import { ToolError, messageOf } from "../errors.js";
 import type { CommandPlan, HttpPlan, Plan } from "./plan.js";
 import type { CommandRunner, HttpRunner } from "./schema.js";
@@ -31,6 +30,8 @@ export interface CommandOutcome {
 export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: HttpRunner, timeoutMs: number, signal: AbortSignal): Promise<HttpOutcome> {
   const mask = (t: string) => plan.secrets.mask(t);
   const started = performance.now();
+  // undici takes ~60 ms to import: loaded on the first http action, not at start-up.
+  const { request } = await import("undici");
   const timeout = AbortSignal.timeout(timeoutMs);
   let res: Awaited<ReturnType<typeof request>>;
   try {
