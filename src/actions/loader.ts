@@ -51,7 +51,7 @@ export async function loadActionFile(file: string): Promise<{ action?: ActionFil
       return { problems: [{ field: "(file)", message: `not valid JSON: ${(error as Error).message}` }] };
     }
   } else {
-    const { parseDocument } = await import("yaml"); // ~30 ms to load: only when there is YAML to read
+    const { parseDocument } = await import("./yaml.js"); // only when there is YAML to read
     const doc = parseDocument(text, { prettyErrors: true });
     if (doc.errors.length > 0) {
       return { problems: doc.errors.map((e) => ({ field: "(file)", message: `not valid YAML: ${e.message.split("\n")[0]}` })) };

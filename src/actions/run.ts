@@ -31,7 +31,7 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
   const mask = (t: string) => plan.secrets.mask(t);
   const started = performance.now();
   // undici takes ~60 ms to import: loaded on the first http action, not at start-up.
-  const { request } = await import("undici");
+  const { request } = await import("./http-client.js");
   const timeout = AbortSignal.timeout(timeoutMs);
   let res: Awaited<ReturnType<typeof request>>;
   try {
