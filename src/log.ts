@@ -17,7 +17,10 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** True when a record at this level would go to stderr. */
   enabled(level: LogLevel): boolean;
+  /** True when anyone (stderr or a listener) would take a record at this level: build costly fields only then. */
+  wanted(level: LogLevel): boolean;
   /**
    * Calls the listener for every record at or above its level (debug by default; change it with the returned
    * handle's setLevel). Records nobody wants are never built.
@@ -66,6 +69,7 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     enabled: (level) => RANK[level] >= threshold,
+    wanted: (level) => RANK[level] >= lowest,
     subscribe(listener, level = "debug") {
       listeners.set(listener, RANK[level]);
       recompute();

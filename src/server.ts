@@ -123,8 +123,10 @@ export function createServer(services: Services): McpServer {
     })),
   }));
 
+  let ready = false;
+  void services.ready.then(() => (ready = true));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    await services.ready;
+    if (!ready) await services.ready;
     const name = request.params.name;
     const spec = catalog.get(name);
     if (!spec) {

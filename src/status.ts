@@ -36,22 +36,21 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       const { engine } = deps;
       const pool = await engine.poolIfReady();
       const stats = pool?.stats();
-      const { actions } = await deps.actions().describe();
-      const loaded = actions.filter((a) => a.status === "loaded").length;
+      const { loaded, disabled } = await deps.actions().counts();
       const structured = {
         version: VERSION,
         uptime_s: Math.round((Date.now() - deps.started) / 1000),
         model: { source: engine.describeSource(), state: engine.state, name: engine.loadedName() },
         generation: stats ? { sequences: stats.size, busy: stats.busy, queued: stats.queued } : null,
         search_configured: deps.searchConfigured,
-        actions: { loaded, disabled: actions.length - loaded },
+        actions: { loaded, disabled },
       };
       return {
         structured,
         text:
           `lam-mcp ${VERSION}, up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
           `${stats ? `Generation: ${stats.busy}/${stats.size} sequences busy, ${stats.queued} waiting. ` : ""}` +
-          `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${actions.length - loaded} disabled.`,
+          `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`,
       };
     },
   });

@@ -159,7 +159,7 @@ export async function callTool(
   const done = (outcome: Parameters<CallObserver>[0]["outcome"], result: CallResult) => {
     const ms = performance.now() - started;
     observe?.({ tool: spec.name, outcome, ms });
-    ctx.log.debug("tool call", { tool: spec.name, outcome, ms: Math.round(ms * 10) / 10 });
+    if (ctx.log.wanted("debug")) ctx.log.debug("tool call", { tool: spec.name, outcome, ms: Math.round(ms * 10) / 10 });
     return result;
   };
   const checked = spec.validate(rawArgs);

@@ -112,6 +112,13 @@ export class ActionRegistry {
     return { dir: this.dir, actions: this.statuses };
   }
 
+  /** How many action files are loaded and disabled (after the first load). */
+  async counts(): Promise<{ loaded: number; disabled: number }> {
+    await this.ready;
+    const loaded = this.actions.length;
+    return { loaded, disabled: this.statuses.length - loaded };
+  }
+
   close(): void {
     this.watcher?.close();
     if (this.poll) clearInterval(this.poll);

@@ -146,7 +146,8 @@ export class ModelEngine {
 
   /** The pool if it exists, without creating anything (for stats). */
   async poolIfReady(): Promise<SequencePool | undefined> {
-    return this.pool?.catch(() => undefined);
+    if (!this.pool) return undefined;
+    return this.pool.catch(() => undefined);
   }
 
   /**
