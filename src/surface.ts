@@ -92,6 +92,11 @@ export function registerResources(mcp: McpServer, services: Services): void {
   );
 }
 
+/** A prompt result of one user message. */
+function userMessage(text: string) {
+  return { messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };
+}
+
 export function registerPrompts(mcp: McpServer, services: Services): void {
   mcp.registerPrompt(
     "research",
@@ -100,25 +105,18 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
       description: "Answer a question from fresh web sources, with citations.",
       argsSchema: { question: z.string().describe("The question to research") },
     },
-    ({ question }) => ({
-      messages: [
-        {
-          role: "user",
-          content: {
-            type: "text",
-            text: [
-              `Research this question and answer it with citations: ${question}`,
-              "",
-              "1. Call search_context with the question and max_tokens around 3000: it returns numbered passages [n] with their sources.",
-              "2. If a source needs a closer look, call read_url on it (pass next_offset back to read on).",
-              "3. If the passages do not answer it, call web_search with other words, then search_context again.",
-              "4. Answer in a few paragraphs. Cite every claim as [n], and end with the list of sources: [n] title — URL.",
-              "Say plainly what the sources do not tell.",
-            ].join("\n"),
-          },
-        },
-      ],
-    }),
+    ({ question }) =>
+      userMessage(
+        [
+          `Research this question and answer it with citations: ${question}`,
+          "",
+          "1. Call search_context with the question and max_tokens around 3000: it returns numbered passages [n] with their sources.",
+          "2. If a source needs a closer look, call read_url on it (pass next_offset back to read on).",
+          "3. If the passages do not answer it, call web_search with other words, then search_context again.",
+          "4. Answer in a few paragraphs. Cite every claim as [n], and end with the list of sources: [n] title — URL.",
+          "Say plainly what the sources do not tell.",
+        ].join("\n"),
+      ),
   );
 
   mcp.registerPrompt(
@@ -144,29 +142,21 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
             })
             .join("\n")
         : "(no actions are loaded: say so, and suggest which action files would be needed)";
-      return {
-        messages: [
-          {
-            role: "user",
-            content: {
-              type: "text",
-              text: [
-                `Goal: ${goal}`,
-                action ? `Center the plan on the action ${action}.` : "",
-                "",
-                "The actions available:",
-                list,
-                "",
-                "Lay out a numbered plan that reaches the goal with these actions only. For each step give the action and its arguments.",
-                "Before running any step, call preview_action with the same name and arguments and check that what it would run is what you intend.",
-                "Run read-only steps freely; before a destructive step, say what it will change. Stop and report if a step fails.",
-              ]
-                .filter((l, i, all) => l !== "" || all[i - 1] !== "")
-                .join("\n"),
-            },
-          },
-        ],
-      };
+      return userMessage(
+        [
+          `Goal: ${goal}`,
+          action ? `Center the plan on the action ${action}.` : "",
+          "",
+          "The actions available:",
+          list,
+          "",
+          "Lay out a numbered plan that reaches the goal with these actions only. For each step give the action and its arguments.",
+          "Before running any step, call preview_action with the same name and arguments and check that what it would run is what you intend.",
+          "Run read-only steps freely; before a destructive step, say what it will change. Stop and report if a step fails.",
+        ]
+          .filter((l, i, all) => l !== "" || all[i - 1] !== "")
+          .join("\n"),
+      );
     },
   );
 
@@ -190,24 +180,16 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
       } catch (error) {
         listing = `(the tokenizer is not available: ${messageOf(error).split("\n")[0]}; call the tokenize tool to see the tokens)`;
       }
-      return {
-        messages: [
-          {
-            role: "user",
-            content: {
-              type: "text",
-              text: [
-                `Text: ${JSON.stringify(text)}`,
-                "",
-                listing,
-                "",
-                "Explain how the model reads this text: where words are split, which pieces carry a leading space, how numbers,",
-                "punctuation and non-English characters are handled, and what that means for token budgets and prompt wording.",
-              ].join("\n"),
-            },
-          },
-        ],
-      };
+      return userMessage(
+        [
+          `Text: ${JSON.stringify(text)}`,
+          "",
+          listing,
+          "",
+          "Explain how the model reads this text: where words are split, which pieces carry a leading space, how numbers,",
+          "punctuation and non-English characters are handled, and what that means for token budgets and prompt wording.",
+        ].join("\n"),
+      );
     },
   );
 }

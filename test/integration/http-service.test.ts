@@ -10,16 +10,12 @@ import { silentLogger } from "../../src/log.js";
 import { createServices } from "../../src/server.js";
 import { serveHttp, StartupError } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
+import { INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";
 import { runCli } from "../helpers/spawn.js";
 
 const TOKEN = "test-token-0123456789abcdef";
-const init = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-};
-const mcpHeaders = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+const init = INITIALIZE;
+const mcpHeaders = MCP_HEADERS;
 
 async function service(settings: Record<string, unknown> = {}) {
   const services = createServices(testConfig({ transport: "http", port: 0, maxTokensLimit: 8000, ...settings }), silentLogger);

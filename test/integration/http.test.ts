@@ -5,15 +5,11 @@ import { createLogger, type LogRecord } from "../../src/log.js";
 import { createServices, type Services } from "../../src/server.js";
 import { serveHttp, type RunningHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
+import { INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";
 import { baseArgs, httpServer } from "../helpers/spawn.js";
 
-const init = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
-};
-const mcpHeaders = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+const init = INITIALIZE;
+const mcpHeaders = MCP_HEADERS;
 
 describe("HTTP transport", () => {
   let services: Services;
