@@ -2,13 +2,28 @@
  * The logger: stderr only, never stdout (stdout carries the protocol over stdio).
  * Text lines on a terminal, JSON lines otherwise. Listeners (the MCP logging capability) can subscribe.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/**
+ * The session a record belongs to: records logged while a session's tool call runs carry its scope (under a symbol
+ * key, so it never shows in the JSON), and the MCP logging forwarder sends a session only its own records and the
+ * server-wide ones.
+ */
+export const LOG_SCOPE: unique symbol = Symbol("lam.log.scope");
+const scopes = new AsyncLocalStorage<symbol>();
+
+export function withLogScope<T>(scope: symbol, fn: () => T): T {
+  return scopes.run(scope, fn);
+}
 const RANK: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 export interface LogRecord {
   level: LogLevel;
   msg: string;
   time: string;
+  [LOG_SCOPE]?: symbol;
   [field: string]: unknown;
 }
 
@@ -54,6 +69,8 @@ export function createLogger(options: LoggerOptions): Logger {
     if (RANK[level] < lowest) return;
     const wanted = RANK[level] >= threshold;
     const record: LogRecord = { time: new Date().toISOString(), level, msg, ...fields };
+    const scope = scopes.getStore();
+    if (scope) record[LOG_SCOPE] = scope;
     if (wanted) {
       if (json) write(`${safeJson(record)}\n`);
       else {

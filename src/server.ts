@@ -13,7 +13,7 @@ import {
 import { ToolCatalog } from "./catalog.js";
 import type { Config } from "./config.js";
 import { ModelEngine } from "./llm/engine.js";
-import type { Logger } from "./log.js";
+import { withLogScope, type Logger } from "./log.js";
 import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
 import { ActionRegistry } from "./actions/registry.js";
 import { previewTool } from "./actions/tools.js";
@@ -110,6 +110,8 @@ export function createServer(services: Services): McpServer {
     { instructions: INSTRUCTIONS, capabilities: { logging: {}, resources: {}, prompts: {}, completions: {} } },
   );
   const server = mcp.server;
+  /** This session's identity for log records (see forwardLogs). */
+  const scope = Symbol("session");
   server.registerCapabilities({ tools: { listChanged: true } });
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -148,13 +150,13 @@ export function createServer(services: Services): McpServer {
       log,
       tool: name,
     };
-    return callTool(spec, request.params.arguments, ctx, services.observe);
+    return withLogScope(scope, () => callTool(spec, request.params.arguments, ctx, services.observe));
   });
 
   registerResources(mcp, services);
   registerPrompts(mcp, services);
   registerCompletion(mcp, services);
-  const stopLogs = forwardLogs(mcp, services);
+  const stopLogs = forwardLogs(mcp, services, scope);
 
   // Changes after the first load of the actions are announced; the first load itself is what tools/list waits for.
   let unsubscribe: (() => void) | undefined;

@@ -10,7 +10,7 @@ import { CompleteRequestSchema, ErrorCode, McpError, SetLevelRequestSchema, type
 import { z } from "zod";
 import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
-import type { LogRecord } from "./log.js";
+import { LOG_SCOPE, type LogRecord } from "./log.js";
 import type { Services } from "./server.js";
 import { tokenTableOf } from "./tokens/pieces.js";
 import { describeVocabulary } from "./tokens/tools.js";
@@ -215,15 +215,19 @@ const FROM_LOG: Record<LogRecord["level"], LoggingLevel> = { debug: "debug", inf
 
 /**
  * logging/setLevel, and the server's log records sent to the client at or above the level it chose (warning and
- * above until it chooses). Returns the unsubscribe function.
+ * above until it chooses): its own session's records and the server-wide ones, never another session's.
+ * Returns the unsubscribe function.
  */
-export function forwardLogs(mcp: McpServer, services: Services): () => void {
+export function forwardLogs(mcp: McpServer, services: Services, scope: symbol): () => void {
   const server = mcp.server;
   let level: LoggingLevel = "warning";
   let initialized = false;
   const subscription = services.log.subscribe((record) => {
     const mapped = FROM_LOG[record.level];
     if (!initialized || !server.transport || SEVERITY[mapped] < SEVERITY[level]) return;
+    // Another session's records stay with that session.
+    const owner = record[LOG_SCOPE];
+    if (owner !== undefined && owner !== scope) return;
     const { level: _l, msg, time, ...fields } = record;
     void server
       .notification({ method: "notifications/message", params: { level: mapped, logger: "lam-mcp", data: { message: msg, time, ...fields } } })

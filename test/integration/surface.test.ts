@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, test } from "vitest";
 import { buildVocabulary } from "../helpers/tiny-model.js";
-import { connect } from "../helpers/harness.js";
+import { silentLogger } from "../../src/log.js";
+import { createServices } from "../../src/server.js";
+import { connect, testConfig } from "../helpers/harness.js";
 
 const vocab = buildVocabulary();
 
@@ -95,4 +97,21 @@ describe("logging capability", () => {
     await expect.poll(() => received.length).toBe(count + 1);
     expect(received.at(-1)).toMatchObject({ level: "error", data: { message: "an error" } });
   });
+});
+
+test("a session gets its own calls' log records and the server-wide ones, never another session's", async () => {
+  const services = createServices(testConfig(), silentLogger);
+  await using a = await connect({}, { services });
+  await using b = await connect({}, { services });
+  const got = { a: [] as string[], b: [] as string[] };
+  a.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.a.push(String((n.params.data as { message: string }).message)));
+  b.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.b.push(String((n.params.data as { message: string }).message)));
+  await a.client.setLoggingLevel("debug");
+  await b.client.setLoggingLevel("debug");
+  await a.ok("count_tokens", { texts: ["Hello"] });
+  await expect.poll(() => got.a.includes("tool call")).toBe(true);
+  services.log.warn("server-wide notice");
+  await expect.poll(() => got.a.includes("server-wide notice") && got.b.includes("server-wide notice")).toBe(true);
+  expect(got.b).not.toContain("tool call");
+  await services.close();
 });
