@@ -17,6 +17,7 @@ import { USER_AGENT } from "../src/search/searxng.js";
 import { createServer, createServices } from "../src/server.js";
 import { startFixture } from "../test/helpers/http-fixture.js";
 import { startSearx } from "../test/helpers/searx.js";
+import { cleanEnv } from "../test/helpers/spawn.js";
 import { fmt, median, percentile, printRows, ROOT } from "./lib.js";
 
 const ROUNDS = 100;
@@ -186,8 +187,3 @@ export async function benchSearch(modelPath: string): Promise<void> {
   }
 }
 
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("LAM_")) env[k] = v;
-  return env;
-}

@@ -3,6 +3,7 @@
  * The lam-mcp command: argv + environment -> settings -> a transport. The only process.exit in src/.
  * Exit status: 0 after a clean shutdown, 2 for bad settings or usage, 1 when start-up fails.
  */
+import { Console } from "node:console";
 import { parseArgs } from "node:util";
 import { ConfigError, SETTINGS, helpText, parseConfig, processEnv, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
@@ -79,6 +80,9 @@ async function main(): Promise<number> {
 }
 
 async function runStdio(config: Config, services: Services, log: Logger): Promise<number> {
+  // stdout is the protocol's channel: a library that prints with console.log or console.info (node-llama-cpp does
+  // while waiting out a Hugging Face rate limit) would corrupt it, so the console writes to stderr.
+  globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
   if (process.stdin.isTTY) process.stderr.write(banner(config, services));
   const { serveStdio } = await import("./transports/stdio.js");
   const running = await serveStdio(services);

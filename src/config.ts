@@ -6,6 +6,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { redactUrl } from "./errors.js";
 
 export const DEFAULT_MODEL = "hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M";
 
@@ -441,14 +442,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS as readonly Setting[]) {
     const value = (config as Record<string, unknown>)[s.key];
-    out[s.key] = s.secret && value ? "***" : redactUserinfo(value);
+    out[s.key] = s.secret && value ? "***" : redactAll(value);
   }
   return out;
 }
 
-function redactUserinfo(value: unknown): unknown {
-  if (typeof value === "string") return value.replace(/(https?:\/\/)[^/@\s]+@/gi, "$1***@");
-  if (Array.isArray(value)) return value.map(redactUserinfo);
+function redactAll(value: unknown): unknown {
+  if (typeof value === "string") return redactUrl(value);
+  if (Array.isArray(value)) return value.map(redactAll);
   return value;
 }
 

@@ -40,3 +40,20 @@ export function isToolError(error: unknown): error is ToolError {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Hides URL credentials (userinfo) and token-like query values in a text meant for messages or display. */
+export function redactUrl(text: string): string {
+  return text.replace(/(https?:\/\/)[^/@\s]+@/gi, "$1***@").replace(/([?&](?:token|key|access_token|sig)=)[^&\s"]+/gi, "$1***");
+}
+
+/** A response body made short enough for an error message: tags dropped, white space folded, cut at max. */
+export function bodySnippet(body: string, max: number): string {
+  const text = body.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim();
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** True for host names and addresses of this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}

@@ -84,10 +84,8 @@ const TOOL_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options: DefineToolOptions<I, O>): ToolSpec {
   if (!TOOL_NAME.test(options.name)) throw new Error(`bad tool name ${options.name}: snake_case, at most 64 characters`);
-  const inputSchema = z.toJSONSchema(options.input, { io: "input", target: "draft-7" }) as Record<string, unknown>;
-  const outputSchema = z.toJSONSchema(options.output, { io: "output", target: "draft-7" }) as Record<string, unknown>;
-  tidySchema(inputSchema);
-  tidySchema(outputSchema);
+  const inputSchema = jsonSchemaOf(options.input, "input");
+  const outputSchema = jsonSchemaOf(options.output, "output");
   return {
     name: options.name,
     title: options.title,
@@ -103,7 +101,24 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options
   };
 }
 
-/** Drops what zod adds without meaning for a client: $schema, and the safe-integer bounds of every int. */
+/** Refuses an input larger than the --max-input-chars limit, saying which input, its size and the limit. */
+export function checkInputChars(what: string, chars: number, limit: number): void {
+  if (chars > limit) {
+    throw new ToolError(`${what} is ${chars} characters; the limit is ${limit}.`, {
+      hint: "Split the text into smaller parts, or raise --max-input-chars / LAM_MAX_INPUT_CHARS.",
+      code: "too_large",
+      data: { chars, limit },
+    });
+  }
+}
+
+/** The JSON Schema a client sees for a zod schema (draft-07), without $schema and the safe-integer bounds of ints. */
+export function jsonSchemaOf(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  const json = z.toJSONSchema(schema, { io, target: "draft-7" }) as Record<string, unknown>;
+  tidySchema(json);
+  return json;
+}
+
 function tidySchema(schema: Record<string, unknown>): void {
   delete schema.$schema;
   const walk = (node: unknown) => {

@@ -5,7 +5,7 @@
  * Everything returned or thrown is masked: no secret leaves.
  */
 import { spawn } from "node:child_process";
-import { ToolError, messageOf } from "../errors.js";
+import { bodySnippet, ToolError, messageOf } from "../errors.js";
 import type { CommandPlan, HttpPlan, Plan } from "./plan.js";
 import type { CommandRunner, HttpRunner } from "./schema.js";
 
@@ -71,7 +71,7 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
   const text = Buffer.concat(chunks).toString("utf8");
   const ok = runner.expect_status ? runner.expect_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
   if (!ok) {
-    throw new ToolError(`${plan.method} ${mask(plan.url)} answered ${res.statusCode}: ${mask(trimmed(text))}`, {
+    throw new ToolError(`${plan.method} ${mask(plan.url)} answered ${res.statusCode}: ${mask(bodySnippet(text, 500) || "(empty body)")}`, {
       code: "action_failed",
       hint: runner.expect_status ? `The action expects ${runner.expect_status.join(", ")}.` : "The service refused or failed; check the arguments.",
       data: { status: res.statusCode },
@@ -228,11 +228,6 @@ export async function runCommand(
     child.stdin.on("error", () => undefined); // a program that does not read its input
     child.stdin.end(plan.stdin ?? "");
   });
-}
-
-function trimmed(text: string): string {
-  const t = text.replace(/\s+/g, " ").trim();
-  return t.length > 500 ? `${t.slice(0, 500)}…` : t || "(empty body)";
 }
 
 function tail(text: string): string {

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ToolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Telemetry } from "../telemetry.js";
-import { defineTool, zodProblems, type ToolContext, type ToolOutput, type ToolSpec } from "../tool.js";
+import { defineTool, jsonSchemaOf, zodProblems, type ToolContext, type ToolOutput, type ToolSpec } from "../tool.js";
 import type { LoadedAction } from "./loader.js";
 import { planCommand, planHttp, previewOf, type Plan } from "./plan.js";
 import { runCommand, runHttp, type CommandOutcome, type HttpOutcome } from "./run.js";
@@ -32,11 +32,7 @@ const ActionOutput = z.object({
   stderr: z.string().optional(),
   truncated: z.union([z.boolean(), z.object({ stdout: z.boolean(), stderr: z.boolean() })]).optional().describe("Output cut at the action's byte cap"),
 });
-const ACTION_OUTPUT_SCHEMA = (() => {
-  const schema = z.toJSONSchema(ActionOutput, { io: "output", target: "draft-7" }) as Record<string, unknown>;
-  delete schema.$schema;
-  return schema;
-})();
+const ACTION_OUTPUT_SCHEMA = jsonSchemaOf(ActionOutput, "output");
 
 export function needsConfirmation(action: ActionFile): boolean {
   return action.confirm || action.annotations?.destructiveHint === true;

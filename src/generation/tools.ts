@@ -8,7 +8,7 @@ import { ToolError, messageOf } from "../errors.js";
 import { llamaCpp } from "../llm/binding.js";
 import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
-import { defineTool, type ToolContext, type ToolSpec } from "../tool.js";
+import { checkInputChars, defineTool, type ToolContext, type ToolSpec } from "../tool.js";
 import type { Telemetry } from "../telemetry.js";
 import { dot, unit } from "../vector.js";
 import {
@@ -87,36 +87,36 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
     output: GenerationOutput,
     annotations: GENERATES,
     async run(args, ctx) {
+      checkInputChars("prompt", args.prompt.length, deps.maxInputChars);
       const { loaded, pool } = await engine.generation(loadListener(ctx), ctx.signal);
       const model = loaded.model;
-      checkChars(args.prompt.length, deps.maxInputChars);
       const tokens: Token[] = [...model.tokenize(args.prompt, args.special)];
       if (model.tokens.shouldPrependBosToken && model.tokens.bos !== null && tokens[0] !== model.tokens.bos) tokens.unshift(model.tokens.bos);
       const sampler = resolveSampler(args as SamplingArgs, defaults);
       const contextSize = pool.context.contextSize;
       const maxTokens = roomFor(tokens.length, sampler.max_tokens, contextSize);
       const constraint = await makeConstraint(engine, args.json_schema, args.grammar);
-      const lease = await pool.acquire(ctx.signal);
-      try {
-        const { LlamaCompletion } = await llamaCpp();
-        const completion = new LlamaCompletion({ contextSequence: lease.sequence, autoDisposeSequence: false });
-        const streamed = await streamGeneration(ctx, maxTokens, tokens.length, async (hooks) => {
-          const r = await completion.generateCompletionWithMeta(tokens, {
-            ...hooks,
-            ...llamaSamplingOptions(sampler),
-            maxTokens,
-            disableContextShift: true,
-            ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
+      const { LlamaCompletion } = await llamaCpp();
+      const streamed = await pool.use(ctx.signal, async (sequence) => {
+        const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+        try {
+          return await streamGeneration(ctx, maxTokens, tokens.length, async (hooks) => {
+            const r = await completion.generateCompletionWithMeta(tokens, {
+              ...hooks,
+              ...llamaSamplingOptions(sampler),
+              maxTokens,
+              disableContextShift: true,
+              ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
+            });
+            return { text: r.response, stopReason: r.metadata.stopReason };
           });
-          return { text: r.response, stopReason: r.metadata.stopReason };
-        });
-        completion.dispose({ disposeSequence: false });
-        const out = result(loaded, streamed, tokens.length, sampler, maxTokens, contextSize, constraint);
-        logGeneration(ctx, out, deps.telemetry);
-        return render(out);
-      } finally {
-        await lease.release();
-      }
+        } finally {
+          completion.dispose({ disposeSequence: false });
+        }
+      });
+      const out = result(loaded, streamed, tokens.length, sampler, maxTokens, contextSize, constraint);
+      logGeneration(ctx, out, deps.telemetry);
+      return render(out);
     },
   });
 
@@ -148,8 +148,8 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
     output: ChatOutput,
     annotations: GENERATES,
     async run(args, ctx) {
+      checkInputChars("the messages together", args.messages.reduce((n, m) => n + m.content.length, 0), deps.maxInputChars);
       const { loaded, pool } = await engine.generation(loadListener(ctx), ctx.signal);
-      checkChars(args.messages.reduce((n, m) => n + m.content.length, 0), deps.maxInputChars);
       const { LlamaChat, GeneralChatWrapper, resolveChatWrapper } = await llamaCpp();
       const history = toHistory(args.messages);
       const sampler = resolveSampler(args as SamplingArgs, defaults);
@@ -162,39 +162,37 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
         loaded.cache.set("chatWrapper", wrapper);
       }
       const state = wrapper.generateContextState({ chatHistory: history });
-      const promptTokens = state.contextText.tokenize(loaded.model.tokenizer).length;
-      const maxTokens = roomFor(promptTokens, sampler.max_tokens, contextSize);
+      const prompt = state.contextText.tokenize(loaded.model.tokenizer);
+      const maxTokens = roomFor(prompt.length, sampler.max_tokens, contextSize);
       const constraint = await makeConstraint(engine, args.json_schema, undefined);
-      const lease = await pool.acquire(ctx.signal);
-      try {
-        const llamaChat = new LlamaChat({ contextSequence: lease.sequence, chatWrapper: wrapper, autoDisposeSequence: false });
-        const streamed = await streamGeneration(ctx, maxTokens, promptTokens, async (hooks) => {
-          const r = await llamaChat.generateResponse(history, {
-            ...hooks,
-            ...llamaSamplingOptions(sampler),
-            maxTokens,
-            ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
+      const streamed = await pool.use(ctx.signal, async (sequence) => {
+        const llamaChat = new LlamaChat({ contextSequence: sequence, chatWrapper: wrapper, autoDisposeSequence: false });
+        try {
+          return await streamGeneration(ctx, maxTokens, prompt.length, async (hooks) => {
+            const r = await llamaChat.generateResponse(history, {
+              ...hooks,
+              ...llamaSamplingOptions(sampler),
+              maxTokens,
+              ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
+            });
+            return { text: r.response, stopReason: r.metadata.stopReason };
           });
-          return { text: r.response, stopReason: r.metadata.stopReason };
-        });
-        llamaChat.dispose({ disposeSequence: false });
-        const out = result(loaded, streamed, promptTokens, sampler, maxTokens, contextSize, constraint);
-        out.receipt.chat_format = {
-          wrapper: wrapper.wrapperName,
-          source: fromModel && !(wrapper instanceof GeneralChatWrapper)
+        } finally {
+          llamaChat.dispose({ disposeSequence: false });
+        }
+      });
+      const out = result(loaded, streamed, prompt.length, sampler, maxTokens, contextSize, constraint);
+      out.receipt.chat_format = {
+        wrapper: wrapper.wrapperName,
+        source:
+          fromModel && !(wrapper instanceof GeneralChatWrapper)
             ? "the model's chat template"
             : "fallback: the model has no chat template, so the plain '### System / ### Human / ### Assistant' format is used",
-        };
-        logGeneration(ctx, out, deps.telemetry);
-        const rendered = render(out);
-        if (args.echo_prompt) {
-          const prompt = loaded.model.detokenize(state.contextText.tokenize(loaded.model.tokenizer), true);
-          rendered.structured = { ...rendered.structured, prompt };
-        }
-        return rendered;
-      } finally {
-        await lease.release();
-      }
+      };
+      logGeneration(ctx, out, deps.telemetry);
+      const rendered = render(out);
+      if (args.echo_prompt) rendered.structured = { ...rendered.structured, prompt: loaded.model.detokenize(prompt, true) };
+      return rendered;
     },
   });
 
@@ -212,7 +210,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
     output: z.object({ model: z.string(), dimensions: z.number().int(), normalized: z.boolean(), vectors: z.array(z.array(z.number())) }),
     annotations: READ_ONLY,
     async run(args, ctx) {
-      checkChars(args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
+      checkInputChars("the texts together", args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
       const { vectors, model } = await embedAll(deps.embeddingEngine, args.texts, ctx);
       const out = args.normalize ? vectors.map(unit) : vectors;
       const dimensions = out[0]?.length ?? 0;
@@ -240,7 +238,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
     }),
     annotations: READ_ONLY,
     async run(args, ctx) {
-      checkChars(args.texts.reduce((n, t) => n + t.length, args.query.length), deps.maxInputChars);
+      checkInputChars("the query and texts together", args.texts.reduce((n, t) => n + t.length, args.query.length), deps.maxInputChars);
       const { vectors, model } = await embedAll(deps.embeddingEngine, [args.query, ...args.texts], ctx);
       const [query, ...rest] = vectors.map(unit);
       const results = rest
@@ -255,15 +253,6 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
   });
 
   return [generate, chat, embed, similarity];
-}
-
-function checkChars(chars: number, limit: number) {
-  if (chars > limit) {
-    throw new ToolError(`The input is ${chars} characters; the limit is ${limit}.`, {
-      hint: "Send less text, or raise --max-input-chars / LAM_MAX_INPUT_CHARS.",
-      code: "too_large",
-    });
-  }
 }
 
 /** max_tokens capped to the room the context has left; an over-long prompt is refused before any work. */

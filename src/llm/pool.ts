@@ -77,6 +77,16 @@ export class SequencePool {
     });
   }
 
+  /** Runs fn on a leased sequence, and always gives the sequence back (cleared) afterwards. */
+  async use<T>(signal: AbortSignal | undefined, fn: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const lease = await this.acquire(signal);
+    try {
+      return await fn(lease.sequence);
+    } finally {
+      await lease.release();
+    }
+  }
+
   private lease(sequence: LlamaContextSequence): Lease {
     let released = false;
     return {

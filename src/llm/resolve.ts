@@ -4,7 +4,7 @@
  */
 import { access } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { ToolError, messageOf } from "../errors.js";
+import { isLoopbackHost, redactUrl, ToolError, messageOf } from "../errors.js";
 import { llamaCpp } from "./binding.js";
 
 export type ModelSource = { kind: "path"; path: string } | { kind: "uri"; uri: string } | { kind: "url"; url: string };
@@ -29,11 +29,6 @@ export interface ResolveOptions {
 
 const SET_MODEL = "--model / LAM_MODEL";
 
-/** Hides userinfo and query tokens of a URL in messages. */
-export function redactUrl(text: string): string {
-  return text.replace(/(https?:\/\/)[^/@\s]+@/gi, "$1***@").replace(/([?&](?:token|key|access_token|sig)=)[^&\s"]+/gi, "$1***");
-}
-
 export async function resolveModelPath(source: ModelSource, options: ResolveOptions): Promise<string> {
   if (source.kind === "path") {
     try {
@@ -47,7 +42,7 @@ export async function resolveModelPath(source: ModelSource, options: ResolveOpti
     return source.path;
   }
   const target = source.kind === "uri" ? source.uri : source.url;
-  if (source.kind === "url" && /^http:/i.test(target) && !isLoopbackUrl(target)) {
+  if (source.kind === "url" && /^http:/i.test(target) && !isLoopbackHost(hostOf(target))) {
     throw new ToolError(`Refusing to download the model over plain http from ${redactUrl(target)}.`, {
       hint: `Use an https URL (or a local file) in ${SET_MODEL}.`,
       code: "model_unavailable",
@@ -73,11 +68,10 @@ export async function resolveModelPath(source: ModelSource, options: ResolveOpti
   }
 }
 
-function isLoopbackUrl(url: string): boolean {
+function hostOf(url: string): string {
   try {
-    const host = new URL(url).hostname;
-    return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+    return new URL(url).hostname;
   } catch {
-    return false;
+    return "";
   }
 }

@@ -9,7 +9,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 import { Agent, request } from "undici";
-import { ToolError, messageOf } from "../errors.js";
+import { bodySnippet, ToolError, messageOf } from "../errors.js";
 import { VERSION } from "../version.js";
 
 export interface FetchOptions {
@@ -151,7 +151,7 @@ export class PageFetcher {
         throw this.failure(url, error, signal, timeout);
       }
       if (res.statusCode >= 400) {
-        const text = Buffer.concat(chunks).toString("utf8").replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
+        const text = bodySnippet(Buffer.concat(chunks).toString("utf8"), 200);
         throw new ToolError(`${url.href} answered ${res.statusCode}${text ? `: ${text}` : ""}`, {
           code: "fetch_failed",
           hint: res.statusCode === 404 ? "The page does not exist; check the URL." : "The site refused or failed; try another result.",

@@ -6,7 +6,7 @@
 import { Agent, request, errors as undiciErrors } from "undici";
 import { z } from "zod";
 import { TtlCache } from "../cache.js";
-import { ToolError, messageOf } from "../errors.js";
+import { bodySnippet, ToolError, messageOf } from "../errors.js";
 import { VERSION } from "../version.js";
 
 export interface SearchParams {
@@ -199,7 +199,7 @@ export class SearxClient {
       );
     }
     if (status >= 500) {
-      throw new InstanceFailure(`${where} failed with ${status}: ${trim(body)}`, "The instance itself failed; check its log, or retry.", true, "search_failed");
+      throw new InstanceFailure(`${where} failed with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`, "The instance itself failed; check its log, or retry.", true, "search_failed");
     }
     if (status >= 300 && status < 400) {
       throw new InstanceFailure(
@@ -211,7 +211,7 @@ export class SearxClient {
     }
     if (status >= 400) {
       throw new InstanceFailure(
-        `${where} rejected the search with ${status}: ${trim(body)}`,
+        `${where} rejected the search with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`,
         "Check the arguments: language like en or fr-FR, time_range day|week|month|year, safesearch 0|1|2, page >= 1.",
         false,
         "search_rejected",
@@ -219,7 +219,7 @@ export class SearxClient {
     }
     if (!/json/i.test(contentType)) {
       throw new InstanceFailure(
-        `${where} answered ${contentType || "without a content type"} instead of JSON: ${trim(body)}`,
+        `${where} answered ${contentType || "without a content type"} instead of JSON: ${(bodySnippet(body, 300) || "(empty body)")}`,
         "Check that the URL is the SearXNG instance (not a proxy login page), and that json is in its search.formats.",
         true,
         "search_bad_response",
@@ -261,11 +261,6 @@ function acceptLanguage(language: string | undefined): string {
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-}
-
-function trim(body: string): string {
-  const text = body.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim();
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text || "(empty body)";
 }
 
 function networkFailure(where: string, error: unknown): InstanceFailure {

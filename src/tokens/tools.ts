@@ -6,7 +6,7 @@ import { z } from "zod";
 import { ToolError } from "../errors.js";
 import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
-import { defineTool, type ToolContext, type ToolSpec } from "../tool.js";
+import { checkInputChars, defineTool, type ToolContext, type ToolSpec } from "../tool.js";
 import { tokenTableOf } from "./pieces.js";
 import { analyseVocabulary, VOCABULARY_DEFINITIONS, type VocabularyAnalysis } from "./vocabulary.js";
 
@@ -81,15 +81,6 @@ export const VocabularyOutput = z.object({
 export function tokenTools(deps: TokenToolDeps): ToolSpec[] {
   const { engine } = deps;
   const load = (ctx: ToolContext) => engine.tokenizer(loadListener(ctx), ctx.signal);
-  const checkSize = (chars: number, what: string) => {
-    if (chars > deps.maxInputChars) {
-      throw new ToolError(`${what} is ${chars} characters; the limit is ${deps.maxInputChars}.`, {
-        hint: "Split the text into smaller parts, or raise --max-input-chars / LAM_MAX_INPUT_CHARS.",
-        code: "too_large",
-        data: { chars, limit: deps.maxInputChars },
-      });
-    }
-  };
 
   const tokenize = defineTool({
     name: "tokenize",
@@ -101,7 +92,7 @@ export function tokenTools(deps: TokenToolDeps): ToolSpec[] {
     output: TokenizeOutput,
     annotations: READ_ONLY,
     async run(args, ctx) {
-      checkSize(args.text.length, "text");
+      checkInputChars("text", args.text.length, deps.maxInputChars);
       const loaded = await load(ctx);
       const table = tokenTableOf(loaded);
       const ids: number[] = [...loaded.model.tokenize(args.text, args.special)];
@@ -152,7 +143,7 @@ export function tokenTools(deps: TokenToolDeps): ToolSpec[] {
     output: CountTokensOutput,
     annotations: READ_ONLY,
     async run(args, ctx) {
-      checkSize(args.texts.reduce((n, t) => n + t.length, 0), "the texts together");
+      checkInputChars("the texts together", args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
       const loaded = await load(ctx);
       const counts = args.texts.map((t) => (t.length === 0 ? 0 : loaded.model.tokenize(t, args.special).length));
       const total = counts.reduce((a, b) => a + b, 0);

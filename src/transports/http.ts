@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { isLoopbackHost } from "../errors.js";
 import { createServer, type Services } from "../server.js";
 import { VERSION } from "../version.js";
 import { createMetrics } from "./metrics.js";
@@ -39,16 +40,11 @@ interface InFlight {
   ids: Array<string | number>;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "[::1]"]);
 const CORS_HEADERS = "Content-Type, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 export async function serveHttp(services: Services): Promise<RunningHttp> {
   const { config, log } = services;
-  if (!isLoopback(config.host) && !config.authToken) {
+  if (!isLoopbackHost(config.host) && !config.authToken) {
     throw new StartupError(
       `Refusing to listen on ${config.host} without --auth-token: anyone who can reach that address could run the model, ` +
         "the searches and your actions. Set --auth-token / LAM_AUTH_TOKEN (16 characters or more), or bind 127.0.0.1 with --host.",

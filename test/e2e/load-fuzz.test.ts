@@ -15,6 +15,7 @@ import { createServices } from "../../src/server.js";
 import { serveHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
 import { startFixture } from "../helpers/http-fixture.js";
+import { prng } from "../helpers/prng.js";
 
 test("200 concurrent tool calls over HTTP: none fails, memory comes back", async () => {
   await using api = await startFixture({}, (req, res) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, path: req.url })));
@@ -67,17 +68,6 @@ test("200 concurrent tool calls over HTTP: none fails, memory comes back", async
   await http.close(0);
   await services.close();
 }, 60_000);
-
-/** A small deterministic PRNG, so the fuzz corpus is the same on every run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function corpus(count: number): Array<string | Buffer> {
   const random = prng(424242);

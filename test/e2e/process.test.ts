@@ -5,12 +5,15 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, inject, test } from "vitest";
 import { SETTINGS } from "../../src/config.js";
 import { textOf } from "../helpers/harness.js";
 import { baseArgs, CLI, cleanEnv, runCli, stdioClient } from "../helpers/spawn.js";
 import { buildTinyModel, writeTinyModel } from "../helpers/tiny-model.js";
+
+const TOOLS = fileURLToPath(new URL("../../tools/", import.meta.url));
 
 function spawnStdio(args: string[]) {
   const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: "pipe" });
@@ -42,7 +45,7 @@ const initialize = {
 
 describe("stdio process", () => {
   test("stdout carries only JSON-RPC lines, and the process exits 0 on stdin EOF", async () => {
-    const p = spawnStdio([...baseArgs(inject("modelPath")), "--log-level", "debug"]);
+    const p = spawnStdio([...baseArgs(inject("modelPath")), "--log-level", "debug", "--tools-dir", TOOLS]);
     p.send(initialize);
     await p.waitFor(1);
     p.send({ jsonrpc: "2.0", method: "notifications/initialized" });
@@ -52,12 +55,27 @@ describe("stdio process", () => {
     const call = await p.waitFor(3);
     expect((call.result!.structuredContent as { count: number }).count).toBe(2);
     await p.waitFor(4);
+    // The full model, llama.cpp's grammar parser (which logs natively), chat templates, embeddings and an action.
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ["generate", { prompt: "Hello", temperature: 0 }],
+      ["generate", { prompt: "Hello", grammar: "root ::= (" }],
+      ["generate", { prompt: "zzz", temperature: 0, json_schema: { type: "object", properties: { n: { type: "integer" } } } }],
+      ["chat", { messages: [{ role: "user", content: "Hi" }], temperature: 0 }],
+      ["embed", { texts: ["Hello world"] }],
+      ["word_count", { text: "one two" }],
+    ];
+    calls.forEach(([name, args], i) => p.send({ jsonrpc: "2.0", id: 10 + i, method: "tools/call", params: { name, arguments: args } }));
+    for (let i = 0; i < calls.length; i++) await p.waitFor(10 + i);
     p.child.stdin.end();
     const { code } = await p.exit;
     expect(code).toBe(0);
     const lines = p.stdout().split("\n").filter((l) => l !== "");
-    expect(lines.length).toBe(4);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: "2.0" });
+    // One answer per request; anything else is a protocol notification (llama.cpp's grammar error, forwarded as a
+    // notifications/message log record), never a stray line.
+    const messages = lines.map((l) => JSON.parse(l) as { id?: number; method?: string });
+    expect(messages.filter((m) => m.id !== undefined)).toHaveLength(4 + calls.length);
+    for (const m of messages.filter((m) => m.id === undefined)) expect(m.method).toBe("notifications/message");
     // Debug logging was on (model load, llama.cpp, tool calls): all of it went to stderr.
     expect(p.stderr()).toMatch(/model loaded/);
   });

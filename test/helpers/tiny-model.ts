@@ -18,6 +18,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { prng } from "./prng.js";
 
 /** Bumped whenever the design changes, so cached copies (bench/.bench-tmp) are rebuilt. */
 export const DESIGN_VERSION = 2;
@@ -228,18 +229,6 @@ function writeKv(w: Writer, key: string, v: KvValue) {
       for (const n of v.value) w.i32(n);
       break;
   }
-}
-
-/** A tiny deterministic PRNG (mulberry32), so the file is identical on every run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Tensor {
