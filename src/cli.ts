@@ -5,7 +5,7 @@
  */
 import { Console } from "node:console";
 import { parseArgs } from "node:util";
-import { ConfigError, SETTINGS, helpText, parseConfig, processEnv, type Config } from "./config.js";
+import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { createServices, type Services } from "./server.js";
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
   try {
     parsed = parseCli(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`lam-mcp: ${messageOf(error)}\nRun lam-mcp --help for the settings.\n`);
+    process.stderr.write(`lam-mcp: ${usageProblem(error)}\nRun lam-mcp --help for the settings.\n`);
     return 2;
   }
   if (parsed.help) {
@@ -68,6 +68,7 @@ async function main(): Promise<number> {
     throw error;
   }
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  for (const warning of unknownEnvironment(processEnv())) log.warn(warning);
   if (subcommand === "actions") {
     const { actionsCommand } = await import("./actions/cli.js");
     // A command-line run, not an MCP session: its result goes to stdout.
@@ -76,7 +77,21 @@ async function main(): Promise<number> {
     return actionsCommand(parsed.positionals.slice(1), config, processEnv(), log, { out, err: (text) => process.stderr.write(text) });
   }
   const services = createServices(config, log, { env: processEnv() });
+  // Said now, not at the first call an hour later; nothing is loaded to say it.
+  for (const engine of new Set([services.engine, services.embeddingEngine])) {
+    const problem = await engine.sourceProblem();
+    if (problem) log.warn(problem);
+  }
   return config.transport === "http" ? runHttp(services, log) : runStdio(config, services, log);
+}
+
+/** parseArgs' complaint, with the nearest setting for an unknown flag (--modle: did you mean --model?). */
+function usageProblem(error: unknown): string {
+  const message = messageOf(error);
+  if ((error as { code?: string }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION") return message;
+  const typed = /'(-[^'=\s]+)/.exec(message)?.[1] ?? "";
+  const near = nearestFlag(typed);
+  return `unknown option ${typed}${near ? `; did you mean --${near}?` : ""}`;
 }
 
 async function runStdio(config: Config, services: Services, log: Logger): Promise<number> {

@@ -46,6 +46,8 @@ interface Setting {
   secret?: boolean;
   /** A flag without a value (--allow-unconfirmed); its environment twin takes true/false. */
   boolean?: boolean;
+  /** A file or directory path: a leading ~ is the home directory. */
+  path?: boolean;
 }
 
 export const SETTINGS = [
@@ -56,6 +58,7 @@ export const SETTINGS = [
     value: "PATH|URI|URL",
     help: "The GGUF model: a file path, an hf:user/repo:QUANT URI or an https URL (downloaded on first use).",
     schema: z.string().min(1).default(DEFAULT_MODEL),
+    path: true,
   },
   {
     key: "modelsDir",
@@ -64,6 +67,7 @@ export const SETTINGS = [
     value: "DIR",
     help: "Where downloaded models are cached.",
     schema: z.string().min(1).default(join(homedir(), ".cache", "lam-mcp", "models")),
+    path: true,
   },
   {
     key: "hfEndpoint",
@@ -106,6 +110,7 @@ export const SETTINGS = [
     value: "PATH|URI|URL",
     help: "A separate GGUF model for embed and similarity (an embedding model); unset = the main model.",
     schema: z.string().min(1).optional(),
+    path: true,
   },
   {
     key: "sequences",
@@ -259,6 +264,7 @@ export const SETTINGS = [
     value: "DIR",
     help: "The directory of action files (.json, .yaml, .yml), watched for changes; relative to the working directory.",
     schema: z.string().min(1).default("./tools"),
+    path: true,
   },
   {
     key: "allowUnconfirmed",
@@ -346,8 +352,10 @@ export const SETTINGS = [
     flag: "max-body-bytes",
     env: "LAM_MAX_BODY_BYTES",
     value: "BYTES",
-    help: "Largest HTTP request body accepted (413 past it).",
-    schema: intFrom(1024, 1 << 30).default(8 * 1024 * 1024),
+    help:
+      "Largest JSON-RPC message accepted, in bytes: an HTTP request body (413 past it) or a stdio line (a JSON-RPC error " +
+      "past it, and the server goes on). The default holds --max-input-chars of any text but escaped control characters.",
+    schema: intFrom(1024, 1 << 30).default(16 * 1024 * 1024),
   },
   {
     key: "maxConcurrentPerClient",
@@ -406,7 +414,7 @@ export class ConfigError extends Error {
 export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}): Config {
   const merged: Record<string, unknown> = {};
   const source: Record<string, string> = {};
-  for (const s of SETTINGS) {
+  for (const s of SETTINGS as readonly Setting[]) {
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== "") {
       merged[s.key] = fromEnv;
@@ -416,13 +424,14 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
       merged[s.key] = cli[s.key];
       source[s.key] = `--${s.flag}`;
     }
+    if (s.path && typeof merged[s.key] === "string") merged[s.key] = expandHome(merged[s.key] as string);
   }
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? "");
       const where = source[key] ?? key;
-      return `${where}: ${issue.message} (got ${JSON.stringify(merged[key])})`;
+      return `${where}: ${issue.message} (got ${shownValue(key, merged[key])})`;
     });
     throw new ConfigError(problems);
   }
@@ -430,6 +439,64 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
   config.modelsDir = resolve(String(config.modelsDir));
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
+}
+
+/** A leading ~ (alone or before a slash) is the home directory, as a shell would expand it. */
+export function expandHome(path: string, home = homedir()): string {
+  return path === "~" ? home : path.startsWith("~/") ? join(home, path.slice(2)) : path;
+}
+
+/** A value as an error message may show it: a secret never, not even its length; URLs without credentials. */
+function shownValue(key: string, value: unknown): string {
+  const setting = (SETTINGS as readonly Setting[]).find((s) => s.key === key);
+  if (setting?.secret) return "a value that is not shown: it is a secret";
+  return JSON.stringify(redactAll(value));
+}
+
+/** The setting whose flag is nearest to a mistyped one (--modle -> model), if any is near enough. */
+export function nearestFlag(typed: string): string | undefined {
+  return nearest(typed.replace(/^-+/, ""), ["help", "version", ...SETTINGS.map((s) => s.flag)]);
+}
+
+/**
+ * LAM_ variables that name no setting (LAM_MODLE), each with the nearest real one when there is one: a typo in an
+ * environment variable is otherwise silently ignored.
+ */
+export function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set<string>(SETTINGS.map((s) => s.env));
+  return Object.keys(env)
+    .filter((name) => name.startsWith("LAM_") && !known.has(name))
+    .map((name) => {
+      const near = nearest(name, [...known]);
+      return `${name} is not a lam-mcp setting${near ? `; did you mean ${near}?` : ""}`;
+    });
+}
+
+function nearest(typed: string, candidates: string[]): string | undefined {
+  const lower = typed.toLowerCase();
+  // A flag cut short (--searxng for --searxng-url) is the likeliest meaning.
+  const extended = candidates.filter((c) => lower.length >= 4 && c.toLowerCase().startsWith(lower));
+  if (extended.length > 0) return extended.sort((a, b) => a.length - b.length)[0];
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(typed.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  // Near enough: a third of the word at most (two letters swapped in "modle" are two edits).
+  return bestDistance <= Math.max(2, Math.floor(typed.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
 }
 
 /** Reads the process environment: the one place in src/ that does. */

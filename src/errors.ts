@@ -43,7 +43,7 @@ export function messageOf(error: unknown): string {
 
 /** Hides URL credentials (userinfo) and token-like query values in a text meant for messages or display. */
 export function redactUrl(text: string): string {
-  return text.replace(/(https?:\/\/)[^/@\s]+@/gi, "$1***@").replace(/([?&](?:token|key|access_token|sig)=)[^&\s"]+/gi, "$1***");
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@").replace(/([?&](?:token|key|access_token|sig)=)[^&\s"]+/gi, "$1***");
 }
 
 /** A response body made short enough for an error message: tags dropped, white space folded, cut at max. */

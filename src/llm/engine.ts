@@ -4,6 +4,7 @@
  * vocabulary-only load (tokenizer tools: ~20 ms, no weights in memory) or the full model (generation).
  * A failed load is not cached: the next call tries again and gets the same clear error if nothing changed.
  */
+import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
@@ -88,6 +89,20 @@ export class ModelEngine {
   /** What the engine would load, without loading anything. */
   describeSource(): string {
     return this.source.kind === "path" ? this.source.path : this.source.kind === "uri" ? this.source.uri : this.source.url;
+  }
+
+  /**
+   * Why the configured model cannot be loaded as things stand, found without loading anything (a local file that
+   * does not exist or is not a file); undefined when it looks loadable or will be downloaded.
+   */
+  async sourceProblem(): Promise<string | undefined> {
+    if (this.source.kind !== "path") return undefined;
+    try {
+      const s = await stat(this.source.path);
+      return s.isFile() ? undefined : `the model ${this.source.path} is not a file: tools that need the model will fail; set --model / LAM_MODEL`;
+    } catch {
+      return `the model file ${this.source.path} does not exist: tools that need the model will fail until it does; set --model / LAM_MODEL`;
+    }
   }
 
   /** The loaded model's name, when one is loaded (nothing is loaded to answer). */

@@ -112,7 +112,36 @@ describe("command line", () => {
     expect(bad.stderr).toMatch(/LAM_CONTEXT_SIZE: .*"-5"/);
     const unknown = await runCli(["--modle", "x"]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/Unknown option '--modle'/);
+    expect(unknown.stderr).toMatch(/unknown option --modle; did you mean --model\?/);
+    const far = await runCli(["--qqqqqqqqq"]);
+    expect(far.code).toBe(2);
+    expect(far.stderr).toMatch(/unknown option --qqqqqqqqq\n/);
+  });
+
+  test("a short --auth-token is refused without being printed, from the flag or the environment", async () => {
+    const token = "s3cr3t-Tok";
+    for (const run of [() => runCli(["--transport", "http", "--auth-token", token]), () => runCli(["--transport", "http"], { LAM_AUTH_TOKEN: token })]) {
+      const { code, stdout, stderr } = await run();
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/at least 16 characters/);
+      expect(stdout + stderr).not.toContain(token);
+    }
+  });
+
+  test("a missing model file and a mistyped LAM_ variable are reported at start-up, before any call", async () => {
+    const p = spawnStdio(["--model", "/nonexistent/dir/model.gguf", "--gpu", "false", "--log-level", "warn"]);
+    const child = p.child;
+    child.stdin.write(""); // not a TTY, no banner
+    for (let i = 0; i < 100 && !/does not exist/.test(p.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(p.stderr()).toMatch(/the model file \/nonexistent\/dir\/model\.gguf does not exist/);
+    child.stdin.end();
+    expect((await p.exit).code).toBe(0);
+    const typo = spawn(process.execPath, [CLI, ...baseArgs(inject("modelPath"))], { env: cleanEnv({ LAM_MODLE: "x" }), stdio: "pipe" });
+    let stderr = "";
+    typo.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    typo.stdin.end();
+    await new Promise((r) => typo.once("exit", r));
+    expect(stderr).toMatch(/LAM_MODLE is not a lam-mcp setting; did you mean LAM_MODEL\?/);
   });
 });
 

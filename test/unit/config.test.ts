@@ -1,5 +1,17 @@
 import { describe, expect, test } from "vitest";
-import { ConfigError, DEFAULT_MODEL, parseConfig, SETTINGS } from "../../src/config.js";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, DEFAULT_MODEL, describeConfig, nearestFlag, parseConfig, SETTINGS, unknownEnvironment } from "../../src/config.js";
+
+function problemsOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
 
 describe("config", () => {
   test("defaults are what the README documents", () => {
@@ -36,6 +48,61 @@ describe("config", () => {
     expect(problems.join("\n")).toMatch(/--gpu/);
     expect(problems.join("\n")).toMatch(/LAM_PORT/);
     expect(problems.join("\n")).toMatch(/LAM_LOG_LEVEL/);
+  });
+
+  test("a bad secret is never shown, in any of its spellings or sources", () => {
+    const secrets = ["short", "tok-\u2028x", "a b", '"quoted"', "x".repeat(15)];
+    for (const secret of secrets) {
+      for (const text of [problemsOf(() => parseConfig({ authToken: secret }, {})), problemsOf(() => parseConfig({}, { LAM_AUTH_TOKEN: secret }))]) {
+        expect(text).toMatch(/auth.token|AUTH_TOKEN/i);
+        expect(text).toMatch(/at least 16 characters/);
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(JSON.stringify(secret).slice(1, -1));
+        expect(text).not.toMatch(new RegExp(`\\b${secret.length}\\b`));
+      }
+    }
+    // search headers are secret too: a malformed JSON with a key inside is not echoed.
+    const headers = '{"X-Api-Key": "sk-live-123456789"';
+    const text = problemsOf(() => parseConfig({}, { LAM_SEARCH_HEADERS: headers }));
+    expect(text).toMatch(/LAM_SEARCH_HEADERS/);
+    expect(text).not.toContain("sk-live");
+    // And a URL with credentials is shown without them.
+    const url = problemsOf(() => parseConfig({ searxngUrl: "ftp://user:hunter2-pass@host" }, {}));
+    expect(url).not.toContain("hunter2");
+    expect(describeConfig(parseConfig({ authToken: "y".repeat(20), searxngUrl: "http://u:hunter2-pass@h:1" }, {}))).toMatchObject({ authToken: "***" });
+    expect(JSON.stringify(describeConfig(parseConfig({ searxngUrl: "http://u:hunter2-pass@h:1" }, {})))).not.toContain("hunter2");
+  });
+
+  test("~ in a path setting is the home directory, from the command line or the environment", () => {
+    const home = homedir();
+    expect(parseConfig({ model: "~/models/m.gguf" }, {}).model).toBe(join(home, "models/m.gguf"));
+    expect(parseConfig({}, { LAM_MODEL: "~/m.gguf" }).model).toBe(join(home, "m.gguf"));
+    expect(parseConfig({ toolsDir: "~" }, {}).toolsDir).toBe(home);
+    expect(parseConfig({ modelsDir: "~/cache" }, {}).modelsDir).toBe(join(home, "cache"));
+    expect(parseConfig({ embeddingModel: "~/e.gguf" }, {}).embeddingModel).toBe(join(home, "e.gguf"));
+    // Only a leading ~ alone or before a slash: ~user, a ~ inside and URIs stay as written.
+    expect(parseConfig({ model: "~other/m.gguf" }, {}).model).toBe("~other/m.gguf");
+    expect(parseConfig({ model: "hf:user/repo~x:Q4" }, {}).model).toBe("hf:user/repo~x:Q4");
+    expect(parseConfig({ model: "./a~/m.gguf" }, {}).model).toBe("./a~/m.gguf");
+  });
+
+  test("a mistyped flag or LAM_ variable gets the nearest setting, a far one gets none", () => {
+    const cases: Array<[string, string | undefined]> = [
+      ["--modle", "model"],
+      ["--mdoel", "model"],
+      ["--model-dir", "models-dir"],
+      ["--thread", "threads"],
+      ["--tools_dir", "tools-dir"],
+      ["--Transport", "transport"],
+      ["--searxng", "searxng-url"],
+      ["--zzzzzzzz", undefined],
+      ["--x", undefined],
+    ];
+    for (const [typed, expected] of cases) expect([typed, nearestFlag(typed)]).toEqual([typed, expected]);
+    expect(unknownEnvironment({ LAM_MODLE: "x", LAM_MODEL: "y", HOME: "/h", LAM_ZZZZZZZZZZZ: "1" })).toEqual([
+      "LAM_MODLE is not a lam-mcp setting; did you mean LAM_MODEL?",
+      "LAM_ZZZZZZZZZZZ is not a lam-mcp setting",
+    ]);
   });
 
   test("every setting has a flag, an environment twin and help", () => {
