@@ -6,6 +6,7 @@ import { stat } from "node:fs/promises";
 import type { GgufFileInfo } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
 import { llamaCpp } from "./binding.js";
+import { GgufHeaderError, walkGgufHeader, type GgufHeaderSummary } from "./gguf-header.js";
 
 /** Architectures that are not attention transformers and so carry no feed-forward / head-count keys. */
 const NON_TRANSFORMER = new Set(["mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"]);
@@ -21,6 +22,16 @@ export async function checkGguf(path: string): Promise<{ gguf: GgufFileInfo; byt
   } catch (error) {
     throw new ToolError(`The model file ${path} cannot be read: ${messageOf(error)}.`, { hint: MODEL_HINT, code: "model_unavailable" });
   }
+  // Every length and count is bounded before node-llama-cpp's reader (or llama.cpp) trusts it.
+  let header: GgufHeaderSummary;
+  try {
+    header = await walkGgufHeader(path);
+  } catch (error) {
+    if (!(error instanceof GgufHeaderError)) {
+      throw new ToolError(`The model file ${path} cannot be read: ${messageOf(error)}.`, { hint: MODEL_HINT, code: "model_unavailable" });
+    }
+    throw new ToolError(`The model file ${path} is not a valid GGUF file: ${error.message}.`, { hint: MODEL_HINT, code: "model_invalid" });
+  }
   let info: GgufFileInfo;
   const { readGgufFileInfo } = await llamaCpp();
   try {
@@ -32,8 +43,8 @@ export async function checkGguf(path: string): Promise<{ gguf: GgufFileInfo; byt
     });
   }
   const problems = metadataProblems(info);
-  const dataEnd = tensorDataEnd(info);
-  if (dataEnd !== undefined && dataEnd > size) {
+  const dataEnd = header.dataOffset + header.dataBytes;
+  if (header.tensors > 0 && dataEnd > size) {
     problems.push(`the file is truncated: its tensors need ${dataEnd} bytes but it has ${size} (an interrupted download?)`);
   }
   if (problems.length > 0) {
@@ -45,57 +56,57 @@ export async function checkGguf(path: string): Promise<{ gguf: GgufFileInfo; byt
   }
   return { gguf: info, bytes: size };
 }
+/** llama.cpp's limits (llama-hparams.h): past them its loader asserts and the process aborts. */
+const MAX_LAYERS = 512;
+const MAX_EXPERTS = 1024;
 
+/**
+ * What llama.cpp's loader asserts on (aborting the process) rather than reports: missing or zero sizes, a layer or
+ * expert count past its limits, duplicate token texts. Found by fuzzing the header (test/e2e/gguf-fuzz.test.ts).
+ */
 function metadataProblems(info: GgufFileInfo): string[] {
   const problems: string[] = [];
   const metadata = info.metadata as unknown as Record<string, Record<string, unknown> | undefined>;
   const arch = (metadata.general as { architecture?: string } | undefined)?.architecture;
-  if (!arch) return ["general.architecture is missing"];
+  if (typeof arch !== "string" || !arch) return ["general.architecture is missing"];
   const archMeta = (metadata[arch] ?? {}) as Record<string, unknown>;
-  const need = (key: string) => {
-    const value = key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], archMeta);
-    if (value === undefined) problems.push(`${arch}.${key} is missing`);
+  const get = (key: string) => key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], archMeta);
+  /** A size: a number >= 1, or (per layer) an array of numbers not all zero. */
+  const size = (key: string, required: boolean) => {
+    const value = get(key);
+    if (value === undefined) {
+      if (required) problems.push(`${arch}.${key} is missing`);
+      return;
+    }
+    const values = Array.isArray(value) ? value : [value];
+    if (!values.every((v) => typeof v === "number" || typeof v === "bigint")) problems.push(`${arch}.${key} is not a number`);
+    else if (!values.some((v) => Number(v) >= 1)) problems.push(`${arch}.${key} is 0`);
   };
-  need("context_length");
-  need("embedding_length");
-  need("block_count");
-  if (!NON_TRANSFORMER.has(arch)) {
-    need("feed_forward_length");
-    need("attention.head_count");
-  }
+  size("context_length", true);
+  size("embedding_length", true);
+  size("block_count", true);
+  const transformer = !NON_TRANSFORMER.has(arch);
+  size("feed_forward_length", transformer);
+  size("attention.head_count", transformer);
+  size("attention.head_count_kv", false);
+  size("attention.key_length", false);
+  size("attention.value_length", false);
+  const count = (key: string) => {
+    const value = get(key);
+    return typeof value === "number" || typeof value === "bigint" ? Number(value) : 0;
+  };
+  const layers = count("block_count");
+  if (layers > MAX_LAYERS) problems.push(`${arch}.block_count is ${layers}; llama.cpp allows ${MAX_LAYERS}`);
+  if (count("nextn_predict_layers") > layers) problems.push(`${arch}.nextn_predict_layers exceeds block_count`);
+  const experts = count("expert_count");
+  if (experts > MAX_EXPERTS) problems.push(`${arch}.expert_count is ${experts}; llama.cpp allows ${MAX_EXPERTS}`);
+  if (count("expert_used_count") > experts) problems.push(`${arch}.expert_used_count exceeds expert_count`);
+  if (experts > 0 && count("expert_used_count") === 0) problems.push(`${arch}.expert_used_count is missing or 0 for a mixture of experts`);
   const tokenizer = (metadata.tokenizer as { ggml?: { model?: unknown; tokens?: unknown[] } } | undefined)?.ggml;
   if (!tokenizer?.model) problems.push("tokenizer.ggml.model is missing");
   if (!Array.isArray(tokenizer?.tokens) || tokenizer.tokens.length === 0) problems.push("tokenizer.ggml.tokens is missing");
-  return problems;
-}
-
-/** Bytes of GGML block per type id: [block size in elements, bytes per block]. Unknown types skip the check. */
-const GGML_BLOCK: Record<number, [number, number]> = {
-  0: [1, 4], // F32
-  1: [1, 2], // F16
-  2: [32, 18], // Q4_0
-  3: [32, 20], // Q4_1
-  6: [32, 22], // Q5_0
-  7: [32, 24], // Q5_1
-  8: [32, 34], // Q8_0
-  10: [256, 84], // Q2_K
-  11: [256, 110], // Q3_K
-  12: [256, 144], // Q4_K
-  13: [256, 176], // Q5_K
-  14: [256, 210], // Q6_K
-  15: [256, 292], // Q8_K
-  30: [1, 2], // BF16
-};
-
-function tensorDataEnd(info: GgufFileInfo): number | undefined {
-  const tensors = info.fullTensorInfo ?? info.tensorInfo;
-  if (!tensors || info.splicedParts !== 1) return undefined;
-  let end = 0;
-  for (const t of tensors) {
-    const block = GGML_BLOCK[t.ggmlType as number];
-    if (!block) return undefined;
-    const elements = t.dimensions.reduce<number>((a, d) => a * Number(d), 1);
-    end = Math.max(end, Number(t.fileOffset) + Math.ceil(elements / block[0]) * block[1]);
+  else if (tokenizer.model !== "hybriddna" && new Set(tokenizer.tokens).size !== tokenizer.tokens.length) {
+    problems.push("tokenizer.ggml.tokens lists the same token text twice");
   }
-  return end;
+  return problems;
 }
