@@ -2,10 +2,11 @@
  * `lam-mcp actions check [DIR]` and `lam-mcp actions run NAME [JSON]`: the action files from the shell, for
  * editing them and for scripts. Output goes to the given writers (stdout for results, stderr for problems).
  */
-import { relative } from "node:path";
+import { stat } from "node:fs/promises";
+import { relative, resolve } from "node:path";
 import type { Config } from "../config.js";
 import { ToolError, messageOf } from "../errors.js";
-import type { Logger } from "../log.js";
+import { silentLogger, type Logger } from "../log.js";
 import { createServices } from "../server.js";
 import { executeAction, renderOutcome, validateArgs } from "./tools.js";
 
@@ -26,24 +27,31 @@ export async function actionsCommand(
   const [verb, ...rest] = args;
   if (verb === "check") {
     if (rest.length > 1) return usage(io);
-    const dir = rest[0] ? { ...config, toolsDir: rest[0] } : config;
-    const services = createServices(dir as Config, log, { env, watchActions: false });
+    const dir = resolve(rest[0] ?? config.toolsDir);
     try {
-      const { dir: where, actions } = await services.actions.describe();
+      if (!(await stat(dir)).isDirectory()) throw new Error("not a directory");
+    } catch {
+      io.err(`lam-mcp: ${dir} is not a directory of action files\n`);
+      return 1;
+    }
+    // The report is this command's output (stdout); the registry's own log lines would only repeat it.
+    const services = createServices({ ...config, toolsDir: dir }, silentLogger, { env, watchActions: false });
+    try {
+      const { actions } = await services.actions.describe();
       if (actions.length === 0) {
-        io.err(`no action files (.json, .yaml, .yml) in ${where}\n`);
+        io.out(`no action files (.json, .yaml, .yml) in ${dir}\n`);
         return 0;
       }
       let bad = 0;
       for (const a of actions) {
         const file = relative(process.cwd(), a.file) || a.file;
-        if (a.status === "loaded") io.err(`ok    ${a.name}  ${file}\n`);
+        if (a.status === "loaded") io.out(`ok    ${a.name}  ${file}\n`);
         else {
           bad++;
-          for (const p of a.problems) io.err(`FAIL  ${file}: ${p.field}: ${p.message}\n`);
+          for (const p of a.problems) io.out(`FAIL  ${file}: ${p.field}: ${p.message}\n`);
         }
       }
-      io.err(`${actions.length - bad} of ${actions.length} action files are valid\n`);
+      io.out(`${actions.length - bad} of ${actions.length} action files are valid\n`);
       return bad > 0 ? 1 : 0;
     } finally {
       await services.close();

@@ -1,13 +1,18 @@
 /**
  * Loading the tools directory: every .json, .yaml or .yml file is one action, validated by the ActionFile schema,
- * its input JSON Schema compiled, its templates checked. A bad file disables that action only; each problem names
- * the file and the field.
+ * its input JSON Schema compiled, its templates checked. A bad file disables that action only, whatever is wrong
+ * with it; every problem of a file is reported at once, each naming the field.
+ *
+ * The directory is the user's, and may hold anything: only regular files are read (a FIFO, socket, device or a
+ * symlink to one is refused without blocking), their size is checked on the opened file, and no message ever quotes
+ * a file's content beyond a short field name (a symlink to /etc/shadow must not put its lines in lam://actions).
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readdir, stat } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { z } from "zod";
-import { zodProblems } from "../tool.js";
-import { urlTemplateProblem } from "./plan.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "../limits.js";
+import { headerValueProblem, urlTemplateProblem } from "./plan.js";
 import { ActionFile } from "./schema.js";
 import { paramsOf, stringsIn } from "./template.js";
 
@@ -32,80 +37,176 @@ export interface ActionStatus {
 }
 
 export const ACTION_EXTENSIONS = new Set([".json", ".yaml", ".yml"]);
-const MAX_FILE_BYTES = 256 * 1024;
+export const MAX_FILE_BYTES = 256 * 1024;
+const MAX_PROBLEMS = 20;
+const FILE = "(file)";
 
-export async function loadActionFile(file: string): Promise<{ action?: ActionFile; input?: z.ZodType; problems: Problem[] }> {
-  let text: string;
+/** Reads an action file if it is a regular file within the size cap; never blocks on a FIFO or device. */
+async function readActionText(file: string): Promise<{ text: string } | { problem: string }> {
+  const what = (s: { isFIFO(): boolean; isSocket(): boolean; isDirectory(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }) =>
+    s.isFIFO() ? "a FIFO" : s.isSocket() ? "a socket" : s.isDirectory() ? "a directory" : s.isCharacterDevice() || s.isBlockDevice() ? "a device" : "not a regular file";
   try {
-    const s = await stat(file);
-    if (s.size > MAX_FILE_BYTES) return { problems: [{ field: "(file)", message: `larger than ${MAX_FILE_BYTES} bytes` }] };
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    return { problems: [{ field: "(file)", message: `cannot be read: ${(error as Error).message}` }] };
-  }
-  let raw: unknown;
-  if (extname(file) === ".json") {
+    // Checked before opening (opening some devices has effects), and again on the opened file (it may have changed).
+    const before = await stat(file);
+    if (!before.isFile()) return { problem: `${what(before)}, not a regular file: only regular files are read` };
+    const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      return { problems: [{ field: "(file)", message: `not valid JSON: ${(error as Error).message}` }] };
+      const opened = await handle.stat();
+      if (!opened.isFile()) return { problem: `${what(opened)}, not a regular file: only regular files are read` };
+      if (opened.size > MAX_FILE_BYTES) return { problem: `${opened.size} bytes, larger than the ${MAX_FILE_BYTES}-byte limit` };
+      // One byte more than the cap: a file that grows while being read is refused too.
+      const buffer = Buffer.alloc(MAX_FILE_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_FILE_BYTES) return { problem: `larger than the ${MAX_FILE_BYTES}-byte limit` };
+      return { text: buffer.toString("utf8", 0, bytesRead) };
+    } finally {
+      await handle.close();
     }
-  } else {
-    const { parseDocument } = await import("./yaml.js"); // only when there is YAML to read
-    const doc = parseDocument(text, { prettyErrors: true });
-    if (doc.errors.length > 0) {
-      return { problems: doc.errors.map((e) => ({ field: "(file)", message: `not valid YAML: ${e.message.split("\n")[0]}` })) };
-    }
-    raw = doc.toJS();
+  } catch (error) {
+    return { problem: `cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})` };
   }
-  const parsed = ActionFile.safeParse(raw);
-  if (!parsed.success) {
-    return {
-      problems: zodProblems(parsed.error).map((line) => {
-        const at = line.indexOf(": ");
-        return { field: line.slice(0, at), message: line.slice(at + 2) };
-      }),
-    };
-  }
-  const action = parsed.data;
-  const { input, problems } = checkAction(action);
-  return problems.length > 0 || !input ? { action, problems } : { action, input, problems };
 }
 
-/** Checks beyond the shape: a compilable input schema, and templates that refer only to declared arguments. */
-function checkAction(action: ActionFile): { input?: z.ZodType; problems: Problem[] } {
-  const problems: Problem[] = [];
-  let input: z.ZodType | undefined;
+/** Parses JSON or YAML text; a problem says what is wrong and where, never what the text says. */
+async function parseText(file: string, text: string): Promise<{ raw: unknown } | { problems: Problem[] }> {
+  if (extname(file) === ".json") {
+    try {
+      return { raw: JSON.parse(text) };
+    } catch (error) {
+      const at = /position (\d+)/.exec((error as Error).message);
+      return { problems: [{ field: FILE, message: `not valid JSON${at ? ` (${lineColumn(text, Number(at[1]))})` : ""}` }] };
+    }
+  }
+  const { parseDocument } = await import("./yaml.js"); // only when there is YAML to read
   try {
-    input = z.fromJSONSchema(action.input as never);
+    const doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length > 0) {
+      // One problem per kind of error (a deep file gives one per level), with where it first occurs.
+      const kinds = new Map<string, { at: string; count: number }>();
+      for (const e of doc.errors) {
+        const pos = e.linePos?.[0];
+        const kind = kinds.get(e.code);
+        if (kind) kind.count++;
+        else kinds.set(e.code, { at: pos ? ` at line ${pos.line}, column ${pos.col}` : "", count: 1 });
+      }
+      return {
+        problems: [...kinds].map(([code, { at, count }]) => ({
+          field: FILE,
+          message:
+            code === "RESOURCE_EXHAUSTION"
+              ? `nested too deeply to read${at}`
+              : `not valid YAML (${code.toLowerCase().replace(/_/g, " ")}${at}${count > 1 ? `, and ${count - 1} more like it` : ""})`,
+        })),
+      };
+    }
+    return { raw: doc.toJS({ maxAliasCount: 100 }) };
   } catch (error) {
-    problems.push({ field: "input", message: `not a JSON Schema this server can enforce: ${(error as Error).message}` });
+    const message = (error as Error).message;
+    if (/alias count/i.test(message)) return { problems: [{ field: FILE, message: "its YAML aliases expand past 100 references (an alias bomb?)" }] };
+    if (error instanceof RangeError) return { problems: [{ field: FILE, message: "nested too deeply to read" }] };
+    return { problems: [{ field: FILE, message: "not valid YAML" }] };
   }
-  const declared = new Set(Object.keys(action.input.properties ?? {}));
-  const checkParams = (field: string, template: string) => {
-    for (const p of paramsOf(template)) {
-      if (!declared.has(p)) problems.push({ field, message: `{{${p}}} is not a property of input` });
+}
+
+function lineColumn(text: string, position: number): string {
+  const before = text.slice(0, position);
+  const line = before.split("\n").length;
+  return `line ${line}, column ${position - before.lastIndexOf("\n")}`;
+}
+
+/** A key from the file as a message may show it: a short plain name as is, anything else described, never quoted. */
+export function shownKey(key: string): string {
+  return /^[A-Za-z0-9_.-]{1,40}$/.test(key) ? key : `(a key of ${[...key].length} characters)`;
+}
+
+function zodIssues(error: z.ZodError): Problem[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.length > 0 ? issue.path.map((p) => (typeof p === "string" ? shownKey(p) : String(p))).join(".") : FILE;
+    if (issue.code === "unrecognized_keys") {
+      const keys = issue.keys.map((k) => (shownKey(k) === k ? `"${k}"` : shownKey(k)));
+      return { field, message: `unknown field(s) ${keys.length > 5 ? `${keys.slice(0, 5).join(", ")} and ${keys.length - 5} more` : keys.join(", ")}` };
     }
+    return { field, message: issue.message };
+  });
+}
+
+export async function loadActionFile(file: string): Promise<{ action?: ActionFile; input?: z.ZodType; problems: Problem[] }> {
+  const read = await readActionText(file);
+  if ("problem" in read) return { problems: [{ field: FILE, message: read.problem }] };
+  const parsedText = await parseText(file, read.text);
+  if ("problems" in parsedText) return { problems: parsedText.problems };
+  const raw = parsedText.raw;
+  if (jsonDepth(raw) > MAX_JSON_DEPTH) return { problems: [{ field: FILE, message: `nested more than ${MAX_JSON_DEPTH} levels deep` }] };
+  const parsed = ActionFile.safeParse(raw);
+  const checked = checkAction(raw);
+  const problems = [...(parsed.success ? [] : zodIssues(parsed.error)), ...checked.problems];
+  const unique = [...new Map(problems.map((p) => [`${p.field}\n${p.message}`, p])).values()];
+  const shown = unique.length > MAX_PROBLEMS ? [...unique.slice(0, MAX_PROBLEMS), { field: FILE, message: `${unique.length - MAX_PROBLEMS} more problems not shown` }] : unique;
+  if (!parsed.success) return { problems: shown };
+  return shown.length > 0 || !checked.input ? { action: parsed.data, problems: shown } : { action: parsed.data, input: checked.input, problems: [] };
+}
+
+type Raw = Record<string, unknown>;
+const asObject = (v: unknown): Raw | undefined => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Raw) : undefined);
+const asString = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+/**
+ * Checks across fields, on the raw file so they run even when its shape has problems too (every problem at once):
+ * exactly one runner, a compilable input schema, templates that refer only to declared arguments, header names
+ * and values an HTTP request can carry.
+ */
+function checkAction(raw: unknown): { input?: z.ZodType; problems: Problem[] } {
+  const file = asObject(raw);
+  if (!file) return { problems: [] };
+  const problems: Problem[] = [];
+  if ((file.http === undefined) === (file.command === undefined)) problems.push({ field: "http", message: "give exactly one runner: http or command" });
+  let input: z.ZodType | undefined;
+  const schema = asObject(file.input) ?? (file.input === undefined ? { type: "object", properties: {} } : undefined);
+  if (schema) {
+    try {
+      input = z.fromJSONSchema(schema as never);
+    } catch (error) {
+      // The library's message may quote the schema ("Unsupported type: ..."): only its kind is shown.
+      const kind = ((error as Error).message.split(":")[0] ?? "").slice(0, 80);
+      problems.push({ field: "input", message: `not a JSON Schema this server can enforce${kind ? ` (${kind})` : ""}` });
+    }
+  }
+  const declared = new Set(Object.keys(asObject(schema?.properties) ?? {}));
+  const checkParams = (field: string, template: unknown) => {
+    if (typeof template !== "string") return;
+    for (const p of paramsOf(template)) if (!declared.has(p)) problems.push({ field, message: `{{${shownKey(p)}}} is not a property of input` });
   };
-  if (action.http) {
-    const h = action.http;
-    const urlProblem = urlTemplateProblem(h.url);
-    if (urlProblem) problems.push({ field: "http.url", message: urlProblem });
-    checkParams("http.url", h.url);
-    for (const [k, v] of Object.entries(h.query ?? {})) if (typeof v === "string") checkParams(`http.query.${k}`, v);
-    for (const [k, v] of Object.entries(h.headers ?? {})) {
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) problems.push({ field: `http.headers.${k}`, message: "not a valid header name" });
-      checkParams(`http.headers.${k}`, v);
+  const http = asObject(file.http);
+  if (http) {
+    const url = asString(http.url);
+    if (url !== undefined) {
+      const urlProblem = urlTemplateProblem(url);
+      if (urlProblem) problems.push({ field: "http.url", message: urlProblem });
+      checkParams("http.url", url);
     }
-    for (const [k, v] of Object.entries(h.form ?? {})) if (typeof v === "string") checkParams(`http.form.${k}`, v);
-    for (const s of stringsIn(h.json)) checkParams("http.json", s);
+    for (const [k, v] of Object.entries(asObject(http.query) ?? {})) checkParams(`http.query.${shownKey(k)}`, v);
+    for (const [k, v] of Object.entries(asObject(http.headers) ?? {})) {
+      const field = `http.headers.${shownKey(k)}`;
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) problems.push({ field, message: "not a valid header name" });
+      if (typeof v === "string") {
+        // The template's own text must be a valid header value; substituted values are checked when a call renders them.
+        const literal = v.replace(/\{\{[^}]*\}\}|\$\{env:[^}]*\}/g, "");
+        const bad = headerValueProblem(literal);
+        if (bad) problems.push({ field, message: bad });
+      }
+      checkParams(field, v);
+    }
+    for (const [k, v] of Object.entries(asObject(http.form) ?? {})) checkParams(`http.form.${shownKey(k)}`, v);
+    for (const s of stringsIn(http.json)) checkParams("http.json", s);
   }
-  if (action.command) {
-    const c = action.command;
-    if (paramsOf(c.argv[0]!).length > 0) problems.push({ field: "command.argv.0", message: "the program itself may not come from an argument" });
-    c.argv.forEach((a, i) => checkParams(`command.argv.${i}`, a));
-    if (c.cwd && paramsOf(c.cwd).length > 0) problems.push({ field: "command.cwd", message: "{{param}} may not appear in cwd" });
-    if (c.stdin) checkParams("command.stdin", c.stdin);
+  const command = asObject(file.command);
+  if (command) {
+    const argv = Array.isArray(command.argv) ? command.argv : [];
+    if (typeof argv[0] === "string" && paramsOf(argv[0]).length > 0) problems.push({ field: "command.argv.0", message: "the program itself may not come from an argument" });
+    argv.forEach((a, i) => checkParams(`command.argv.${i}`, a));
+    const cwd = asString(command.cwd);
+    if (cwd && paramsOf(cwd).length > 0) problems.push({ field: "command.cwd", message: "{{param}} may not appear in cwd" });
+    checkParams("command.stdin", command.stdin);
   }
   return { ...(input ? { input } : {}), problems };
 }
@@ -123,7 +224,14 @@ export async function loadActionsDir(dir: string, reserved: Set<string>): Promis
   const taken = new Map<string, string>();
   for (const name of names) {
     const file = join(dir, name);
-    const { action, input, problems } = await loadActionFile(file);
+    let loaded: Awaited<ReturnType<typeof loadActionFile>>;
+    try {
+      loaded = await loadActionFile(file);
+    } catch (error) {
+      // Whatever went wrong, it disables this file only.
+      loaded = { problems: [{ field: FILE, message: `could not be loaded (${(error as Error).name ?? "error"})` }] };
+    }
+    const { action, input, problems } = loaded;
     if (action) {
       if (reserved.has(action.name)) problems.push({ field: "name", message: `${action.name} is a built-in tool's name` });
       else if (taken.has(action.name)) problems.push({ field: "name", message: `${action.name} is already used by ${basename(taken.get(action.name)!)}` });

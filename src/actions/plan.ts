@@ -29,6 +29,18 @@ export type Plan = (HttpPlan | CommandPlan) & { secrets: Secrets };
 export const USER_AGENT_ACTIONS = "lam-mcp actions";
 
 /**
+ * Why a text cannot be an HTTP header value, or undefined: a value may hold tabs, visible ASCII, spaces and
+ * obs-text (0x80-0xFF) only (RFC 9110). A line break would be header injection; U+2028 and the like cannot be sent.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  const bad = /[^\t\x20-\x7e\x80-\xff]/.exec(value);
+  if (!bad) return undefined;
+  if (bad[0] === "\r" || bad[0] === "\n") return "contains a line break, which would inject headers";
+  const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+  return `contains U+${code}, which an HTTP header value cannot carry`;
+}
+
+/**
  * Load-time check of a URL template: it starts with http(s):// (possibly from ${env:...}), and no {{param}} comes
  * before the host is complete. Returns the problem, or undefined.
  */
@@ -89,9 +101,10 @@ export function planHttp(runner: HttpRunner, args: Record<string, unknown>, env:
   for (const [k, v] of Object.entries(runner.headers ?? {})) {
     const value = render(v, ctx(`the header ${k}`));
     if (value === ABSENT) continue;
-    if (/[\r\n]/.test(value)) {
-      throw new ToolError(`The header ${k} would contain a line break; refused (header injection).`, {
-        hint: "Pass a value without CR or LF characters.",
+    const problem = headerValueProblem(value);
+    if (problem) {
+      throw new ToolError(`The header ${k} ${problem}; refused.`, {
+        hint: "Pass a value of printable characters only (no line breaks, no characters beyond U+00FF): percent-encode or base64 it first if it must carry them.",
         code: "action_refused",
       });
     }

@@ -56,22 +56,18 @@ const InputSchema = z
     path: ["required"],
   });
 
-export const ActionFile = z
-  .strictObject({
-    name: z.string().regex(ACTION_NAME, "snake_case: a lowercase letter, then lowercase letters, digits or _, 64 at most"),
-    title: z.string().min(1).max(200).optional(),
-    description: z.string().min(1).max(4000),
-    input: InputSchema.default({ type: "object", properties: {} }),
-    annotations: Annotations.optional(),
-    confirm: z.boolean().default(false).describe("Ask the user before every run"),
-    timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
-    http: HttpRunner.optional(),
-    command: CommandRunner.optional(),
-  })
-  .refine((a) => (a.http === undefined) !== (a.command === undefined), {
-    message: "give exactly one runner: http or command",
-    path: ["http"],
-  });
+/** The shape of an action file. Checks across fields (exactly one runner, templates, the input schema) are in loader.ts. */
+export const ActionFile = z.strictObject({
+  name: z.string().regex(ACTION_NAME, "snake_case: a lowercase letter, then lowercase letters, digits or _, 64 at most"),
+  title: z.string().min(1).max(200).optional(),
+  description: z.string().min(1).max(4000),
+  input: InputSchema.default({ type: "object", properties: {} }),
+  annotations: Annotations.optional(),
+  confirm: z.boolean().default(false).describe("Ask the user before every run"),
+  timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+  http: HttpRunner.optional(),
+  command: CommandRunner.optional(),
+});
 
 export type ActionFile = z.output<typeof ActionFile>;
 export type HttpRunner = z.output<typeof HttpRunner>;

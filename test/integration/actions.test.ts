@@ -141,7 +141,7 @@ describe("http actions", () => {
       },
     });
     await using h = await connect({ toolsDir: dir }, { env: baseEnv });
-    expect(await h.fails("with_header", { who: "me\r\nX-Admin: yes" })).toMatch(/header X-Who would contain a line break; refused/);
+    expect(await h.fails("with_header", { who: "me\r\nX-Admin: yes" })).toMatch(/header X-Who contains a line break, which would inject headers; refused/);
     expect(api.seen).toHaveLength(0);
     await h.ok("with_header", { who: "me" });
     await h.ok("with_header", {});
@@ -370,7 +370,7 @@ describe("loading and hot reload", () => {
     expect(problem("builtin.json").problems[0]!.message).toBe("tokenize is a built-in tool's name");
     expect(problem("broken.json").problems[0]!.message).toMatch(/^not valid JSON/);
     expect(problem("broken.yaml").problems[0]!.message).toMatch(/^not valid YAML/);
-    expect(problem("unknown_field.json").problems[0]).toEqual({ field: "(arguments)", message: 'unknown field(s) "colour"' });
+    expect(problem("unknown_field.json").problems[0]).toEqual({ field: "(file)", message: 'unknown field(s) "colour"' });
     expect(problem("two_runners.json").problems[0]).toEqual({ field: "http", message: "give exactly one runner: http or command" });
     expect(problem("undeclared.json").problems[0]).toEqual({ field: "http.url", message: "{{who}} is not a property of input" });
     expect(problem("in_host.json").problems[0]!.message).toMatch(/may not appear in the scheme or host/);

@@ -55,15 +55,15 @@ describe("lam-mcp actions (command line)", () => {
   test("check validates every file and exits 1 with each problem's file and field", async () => {
     const ok = await runCli(["actions", "check", TOOLS]);
     expect(ok.code).toBe(0);
-    expect(ok.stderr).toMatch(/4 of 4 action files are valid/);
+    expect(ok.stdout).toMatch(/4 of 4 action files are valid/);
     const dir = mkdtempSync(join(tmpdir(), "lam-check-"));
     writeFileSync(join(dir, "good.json"), JSON.stringify({ name: "good", description: "x", command: { argv: ["true"] } }));
     writeFileSync(join(dir, "bad.yaml"), "name: bad\ndescription: x\ncommand:\n  argv: []\n");
     const bad = await runCli(["actions", "check", dir]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/ok {4}good {2}/);
-    expect(bad.stderr).toMatch(/FAIL {2}.*bad\.yaml: command\.argv: .*>=1/);
-    expect(bad.stdout).toBe("");
+    expect(bad.stdout).toMatch(/ok {4}good {2}/);
+    expect(bad.stdout).toMatch(/FAIL {2}.*bad\.yaml: command\.argv: .*>=1/);
+    expect(bad.stderr).toBe("");
   });
 
   test("run executes one action and prints its result as JSON on stdout", async () => {
