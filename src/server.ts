@@ -14,7 +14,8 @@ import { ToolCatalog } from "./catalog.js";
 import type { Config } from "./config.js";
 import { ModelEngine } from "./llm/engine.js";
 import { withLogScope, type Logger } from "./log.js";
-import { callTool, type CallObserver, type ElicitAnswer, type ToolContext } from "./tool.js";
+import { ToolError, messageOf } from "./errors.js";
+import { callTool, type CallObserver, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
 import { ActionRegistry } from "./actions/registry.js";
 import { previewTool } from "./actions/tools.js";
 import { generationTools } from "./generation/tools.js";
@@ -103,6 +104,32 @@ const INSTRUCTIONS =
   "actions (declared HTTP calls and commands): preview_action shows what one would run before you run it. " +
   "server_status tells what is loaded. Tool errors say what was wrong and how to fix it; read the hint and retry.";
 
+/**
+ * Asks the user through the client's form elicitation. What the client answers is the client's doing, never a bug
+ * of this server: an answer that does not fit the form, a refusal to ask, or no answer at all is a ToolError that
+ * says so (and whoever asked runs nothing).
+ */
+async function elicitForm(server: McpServer["server"], request: ElicitRequest, signal: AbortSignal): Promise<ElicitAnswer> {
+  try {
+    return (await server.elicitInput({ mode: "form", ...request } as never, { signal })) as ElicitAnswer;
+  } catch (error) {
+    if (signal.aborted) throw new ToolError("The call was cancelled while waiting for the user's answer; nothing ran.", { code: "cancelled" });
+    const detail = messageOf(error).replace(/^MCP error -?\d+: /, "");
+    const invalid = error instanceof McpError && error.code === (ErrorCode.InvalidParams as number);
+    throw new ToolError(
+      invalid
+        ? `The client's answer to the confirmation does not fit the form it was sent (${detail}); nothing ran.`
+        : `The client could not ask the user (${detail}); nothing ran.`,
+      {
+        code: "confirmation_failed",
+        hint: invalid
+          ? "The client must answer with the form's fields (confirm: true or false); a client bug, or try another client."
+          : "Retry; if the client cannot ask, start lam-mcp with --allow-unconfirmed to run such actions without asking.",
+      },
+    );
+  }
+}
+
 export function createServer(services: Services): McpServer {
   const { catalog, log } = services;
   const mcp = new McpServer(
@@ -144,9 +171,7 @@ export function createServer(services: Services): McpServer {
         const notification: ServerNotification = { method: "notifications/progress", params: { progressToken, ...update } };
         await extra.sendNotification(notification);
       },
-      elicit: server.getClientCapabilities()?.elicitation
-        ? async (req) => (await server.elicitInput({ mode: "form", ...req } as never, { signal: extra.signal })) as ElicitAnswer
-        : undefined,
+      elicit: server.getClientCapabilities()?.elicitation ? (req) => elicitForm(server, req, extra.signal) : undefined,
       log,
       tool: name,
     };

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { ToolError, messageOf } from "./errors.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "./limits.js";
 import type { Logger } from "./log.js";
 
 export interface ToolAnnotations {
@@ -177,6 +178,14 @@ export async function callTool(
     if (ctx.log.wanted("debug")) ctx.log.debug("tool call", { tool: spec.name, outcome, ms: Math.round(ms * 10) / 10 });
     return result;
   };
+  if (jsonDepth(rawArgs) > MAX_JSON_DEPTH) {
+    const error = new ToolError(`The arguments of ${spec.name} are nested more than ${MAX_JSON_DEPTH} levels deep; the limit is ${MAX_JSON_DEPTH}.`, {
+      code: "invalid_arguments",
+      hint: "Flatten the value (a JSON Schema or JSON body this deep cannot be compiled or sent).",
+      data: { limit: MAX_JSON_DEPTH },
+    });
+    return done("invalid_arguments", errorResult(error));
+  }
   const checked = spec.validate(rawArgs);
   if (!checked.ok) {
     const error = new ToolError(`Invalid arguments for ${spec.name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}`, {

@@ -98,6 +98,15 @@ export function planHttp(runner: HttpRunner, args: Record<string, unknown>, env:
     if (value !== ABSENT) url.searchParams.append(k, value);
   }
   const headers: Record<string, string> = { "user-agent": USER_AGENT_ACTIONS };
+  // Credentials in the URL (https://user:${env:PASSWORD}@host/) become a basic-auth header, as browsers and curl
+  // send them (undici would drop them silently); the encoded header is a secret as a whole.
+  if (url.username || url.password) {
+    const credentials = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`, "utf8").toString("base64");
+    secrets.add(credentials);
+    headers.authorization = `Basic ${credentials}`;
+    url.username = "";
+    url.password = "";
+  }
   for (const [k, v] of Object.entries(runner.headers ?? {})) {
     const value = render(v, ctx(`the header ${k}`));
     if (value === ABSENT) continue;
@@ -152,7 +161,10 @@ export function planCommand(
   if (env.PATH) childEnv.PATH = env.PATH;
   for (const name of runner.env ?? []) {
     const value = env[name];
-    if (value !== undefined) childEnv[name] = value;
+    if (value === undefined) continue;
+    childEnv[name] = value;
+    // What the program is given it can print: its values are masked like ${env:...} (PATH is no secret).
+    if (name !== "PATH") secrets.add(value);
   }
   const stdin = runner.stdin === undefined ? undefined : render(runner.stdin, ctx("stdin"));
   const cwd = runner.cwd === undefined ? process.cwd() : isAbsolute(runner.cwd) ? runner.cwd : resolve(fileDir, runner.cwd);

@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
+import { jsonDepth } from "../limits.js";
 import type { CommandPlan, HttpPlan, Plan } from "./plan.js";
 import type { CommandRunner, HttpRunner } from "./schema.js";
 
@@ -71,9 +72,10 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
   const text = Buffer.concat(chunks).toString("utf8");
   const ok = runner.expect_status ? runner.expect_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
   if (!ok) {
+    const retryAfter = res.headers["retry-after"];
     throw new ToolError(`${plan.method} ${mask(plan.url)} answered ${res.statusCode}: ${mask(bodySnippet(text, 500) || "(empty body)")}`, {
       code: "action_failed",
-      hint: runner.expect_status ? `The action expects ${runner.expect_status.join(", ")}.` : "The service refused or failed; check the arguments.",
+      hint: `${statusHint(res.statusCode, typeof retryAfter === "string" ? retryAfter : undefined)}${runner.expect_status ? ` (The action counts ${runner.expect_status.join(", ")} as success.)` : ""}`,
       data: { status: res.statusCode },
     });
   }
@@ -81,7 +83,9 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
   let result: unknown = text;
   if (/json/i.test(contentType) && !truncated) {
     try {
-      result = JSON.parse(text);
+      const parsed: unknown = JSON.parse(text);
+      // A value nested deeper than any real API answers stays text: serializing it would overflow the stack.
+      result = jsonDepth(parsed, MAX_RESPONSE_DEPTH) === Infinity ? text : parsed;
     } catch {
       result = text;
     }
@@ -110,6 +114,22 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
     duration_ms: Math.round(performance.now() - started),
     truncated,
   };
+}
+
+const MAX_RESPONSE_DEPTH = 256;
+
+/** What a failing status means for the caller: whose move it is, and whether to retry. */
+export function statusHint(status: number, retryAfter?: string): string {
+  if (status < 400) return "The service answered, but with a status this action does not count as success.";
+  const retry = retryAfter ? ` (it asks to wait ${retryAfter}${/^\d+$/.test(retryAfter) ? " s" : ""})` : "";
+  if (status === 401 || status === 403) return "The service refused the credentials: check the environment variables the action's headers or URL use.";
+  if (status === 404 || status === 410) return "The service has nothing at that address: check the arguments that form the URL.";
+  if (status === 429) return `The service is rate-limiting these calls: retry later${retry}.`;
+  if (status === 408 || status === 504) return `The service (or a gateway) timed out: retry later${retry}.`;
+  if (status === 503 || status === 502) return `The service is unavailable right now; the arguments are not the problem: retry later${retry}.`;
+  if (status >= 500) return "The service failed while handling the call; the arguments are probably not the problem: retry later, or report it to its owner.";
+  if (status === 400 || status === 422) return "The service refused the request as malformed: check the arguments against the action's input schema.";
+  return "The service refused the call; check the arguments.";
 }
 
 /** RFC 6901 JSON pointer. */

@@ -7,6 +7,9 @@
  * field, JSON member or argv element that contains it.
  */
 import { ToolError } from "../errors.js";
+import { Secrets } from "./secrets.js";
+
+export { Secrets };
 
 export const ABSENT: unique symbol = Symbol("absent");
 export type Rendered = string | typeof ABSENT;
@@ -37,29 +40,6 @@ export function paramsOf(template: string): string[] {
 export function wholeParam(template: string): string | undefined {
   const pieces = parse(template);
   return pieces.length === 1 && pieces[0]!.kind === "param" ? pieces[0]!.name : undefined;
-}
-
-export class Secrets {
-  private readonly values = new Set<string>();
-
-  add(value: string): void {
-    if (value.length > 0) this.values.add(value);
-  }
-
-  get size(): number {
-    return this.values.size;
-  }
-
-  /** The text with every secret value replaced by ***. Longer secrets first, so none leaves a visible tail. */
-  mask(text: string): string {
-    let out = text;
-    for (const v of [...this.values].sort((a, b) => b.length - a.length)) out = out.split(v).join("***");
-    return out;
-  }
-
-  maskDeep<T>(value: T): T {
-    return JSON.parse(this.mask(JSON.stringify(value) ?? "null")) as T;
-  }
 }
 
 export interface RenderContext {

@@ -73,8 +73,14 @@ export async function executeAction(loaded: LoadedAction, args: Record<string, u
         required: ["confirm"],
       },
     });
+    if (answer.action === "accept" && typeof answer.content?.confirm !== "boolean") {
+      throw new ToolError(`The client accepted the confirmation of ${action.name} without the confirm field it asks for; nothing ran.`, {
+        code: "confirmation_failed",
+        hint: "The client must answer with the form's fields (confirm: true or false); a client bug, or try another client.",
+      });
+    }
     if (answer.action !== "accept" || answer.content?.confirm !== true) {
-      throw new ToolError(`The user did not confirm ${action.name} (${answer.action}); nothing ran.`, {
+      throw new ToolError(`The user did not confirm ${action.name} (${answer.action === "accept" ? "confirm: false" : answer.action}); nothing ran.`, {
         code: "declined",
         hint: "Ask the user what they want instead, or choose another action.",
       });

@@ -88,8 +88,8 @@ export async function httpServer(args: string[], env: Record<string, string> = {
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
-export async function runCli(args: string[], env: Record<string, string> = {}, input?: string) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: "pipe" });
+export async function runCli(args: string[], env: Record<string, string> = {}, input?: string, cwd?: string) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: "pipe", ...(cwd ? { cwd } : {}) });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

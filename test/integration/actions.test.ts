@@ -142,7 +142,16 @@ describe("http actions", () => {
     });
     await using h = await connect({ toolsDir: dir }, { env: baseEnv });
     expect(await h.fails("with_header", { who: "me\r\nX-Admin: yes" })).toMatch(/header X-Who contains a line break, which would inject headers; refused/);
+    for (const who of ["a\rb", "a\nb", "\n"]) expect(await h.fails("with_header", { who })).toMatch(/contains a line break/);
+    // Characters a header cannot carry get the real reason, not a network failure.
+    const refused: Array<[string, string]> = [["a\u2028b", "2028"], ["\u2029", "2029"], ["nul\u0000", "0000"], ["\u007f", "007F"], ["smile 🙂", "D83D"], ["€", "20AC"]];
+    for (const [who, code] of refused) {
+      expect(await h.fails("with_header", { who })).toMatch(new RegExp(`header X-Who contains U\\+${code}, which an HTTP header value cannot carry; refused[\\s\\S]*Hint: .*percent-encode`));
+    }
     expect(api.seen).toHaveLength(0);
+    await h.ok("with_header", { who: "tab\there, latin-1 é" });
+    expect(api.seen[0]!.headers["x-who"]).toBe("tab\there, latin-1 é");
+    api.seen.length = 0;
     await h.ok("with_header", { who: "me" });
     await h.ok("with_header", {});
     expect(api.seen[0]!.headers["x-who"]).toBe("me");
@@ -176,7 +185,7 @@ describe("http actions", () => {
     api2.seen.length = 0;
     // The recorder answers 200, which this action does not expect.
     const text = await h.fails("post_it", { tags: ["a", "b"], flag: false });
-    expect(text).toMatch(/POST .*\/items\?page=1 answered 200: \{\}[\s\S]*expects 201/);
+    expect(text).toMatch(/POST .*\/items\?page=1 answered 200: \{\}[\s\S]*counts 201 as success/);
     const req = api.seen[0]!;
     expect(JSON.parse(req.body)).toEqual({ count: 5, tags: ["a", "b"], ok: false, label: "n=5", list: ["x"] });
     expect(req.headers["content-type"]).toBe("application/json");
@@ -200,6 +209,8 @@ describe("http actions", () => {
     expect(await h.fails("pick_missing", {})).toMatch(/pick \/nope\/0 found nothing in the response \(it has: current, other\)/);
     const bad = await h.fails("bad_status", {});
     expect(bad).toMatch(/GET .*\/bad answered 503: down for maintenance/);
+    expect(bad).toMatch(/Hint: The service is unavailable right now; the arguments are not the problem: retry later/);
+    expect(bad).not.toMatch(/check the arguments/);
     const big = await h.ok<{ truncated: boolean; result: unknown }>("big", {});
     expect(big.truncated).toBe(true);
   });
@@ -268,6 +279,115 @@ describe("secrets", () => {
   });
 });
 
+/**
+ * Whether a text carries the secret in any encoding, decoded independently of the masking code: as written,
+ * percent- or form-decoded, JSON-unescaped, or inside a base64 run (standard or URL-safe).
+ */
+function leaks(text: string, secret: string): string | undefined {
+  const decoded: Array<[string, string]> = [["as written", text]];
+  const tryDecode = (name: string, fn: () => string) => {
+    try {
+      decoded.push([name, fn()]);
+    } catch {
+      // not decodable as a whole: its parts are checked below
+    }
+  };
+  tryDecode("percent", () => decodeURIComponent(text));
+  tryDecode("form", () => decodeURIComponent(text.replace(/\+/g, " ")));
+  for (const m of text.matchAll(/(?:%[0-9A-Fa-f]{2}|[^%\s"]){4,}/g)) tryDecode("percent run", () => decodeURIComponent(m[0].replace(/\+/g, " ")));
+  for (const m of text.matchAll(/"(?:[^"\\]|\\.)*"/g)) tryDecode("JSON string", () => JSON.parse(m[0]) as string);
+  for (const m of text.matchAll(/[A-Za-z0-9+/_-]{6,}={0,2}/g)) {
+    for (let skip = 0; skip < 4; skip++) decoded.push(["base64", Buffer.from(m[0].slice(skip).replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8")]);
+  }
+  for (const [name, value] of decoded) {
+    if (value.includes(secret)) return name;
+    for (const [inner, v] of [["percent", value]] as const) {
+      try {
+        if (decodeURIComponent(v).includes(secret)) return `${name} then ${inner}`;
+      } catch {
+        // fine
+      }
+    }
+  }
+  return undefined;
+}
+
+describe("failing statuses say whose move it is", () => {
+  test("each class of status gets its own hint, with Retry-After when the service sent one", async () => {
+    await using server = await startFixture({}, (req, res) => {
+      const status = Number(/\/(\d{3})/.exec(req.url!)![1]);
+      res.writeHead(status, { "content-type": "text/plain", ...(status === 429 || status === 503 ? { "retry-after": "7" } : {}) }).end("nope");
+    });
+    const dir = toolsDir({
+      "s.json": {
+        name: "status_of",
+        description: "Answers the status asked for.",
+        input: { type: "object", properties: { code: { type: "integer" } }, required: ["code"] },
+        http: { url: `${server.url}/{{code}}` },
+      },
+    });
+    await using h = await connect({ toolsDir: dir }, { env: baseEnv });
+    const hints: Array<[number, RegExp]> = [
+      [400, /refused the request as malformed: check the arguments/],
+      [401, /refused the credentials: check the environment variables/],
+      [403, /refused the credentials/],
+      [404, /nothing at that address: check the arguments that form the URL/],
+      [422, /malformed: check the arguments/],
+      [429, /rate-limiting these calls: retry later \(it asks to wait 7 s\)/],
+      [500, /failed while handling the call; the arguments are probably not the problem/],
+      [502, /unavailable right now; the arguments are not the problem/],
+      [503, /unavailable right now; the arguments are not the problem: retry later \(it asks to wait 7 s\)/],
+      [504, /timed out: retry later/],
+    ];
+    for (const [code, hint] of hints) {
+      const text = await h.fails("status_of", { code });
+      expect(text).toMatch(new RegExp(`answered ${code}: nope`));
+      expect([code, /Hint: (.*)/.exec(text)?.[1]]).toEqual([code, expect.stringMatching(hint)]);
+    }
+  });
+});
+
+describe("secrets in every encoding", () => {
+  const SECRETS = ["p@ss w+rd/&=?#%", 'q"uote\\back\\slash', "unicodé-ключ-🔑-sec", "plain-Secret-123456", "a+b/c=d e&f"];
+
+  test.each(SECRETS)("%j never leaves: not in URLs, forms, JSON, basic auth, echoes, errors, previews or logs", async (secret) => {
+    await using api = await recorder((req, body) => ({
+      status: req.url!.includes("fail") ? 503 : 200,
+      body: JSON.stringify({ url: req.url, authorization: req.headers.authorization ?? null, xkey: req.headers["x-key"] ?? null, body }),
+    }));
+    const port = new URL(api.url).port;
+    const asciiHeader = /^[\x20-\x7e]*$/.test(secret) ? { "X-Key": "k ${env:S}" } : {};
+    const dir = toolsDir({
+      "q.json": { name: "in_query", description: "x", http: { url: `${api.url}/q`, query: { key: "${env:S}" }, headers: asciiHeader } },
+      "p.json": { name: "in_path", description: "x", http: { url: `${api.url}/p/\${env:S}/end` } },
+      "f.json": { name: "in_form", description: "x", http: { method: "POST", url: `${api.url}/f`, form: { key: "${env:S}", other: "1" } } },
+      "j.json": { name: "in_json", description: "x", http: { method: "POST", url: `${api.url}/j`, json: { key: "${env:S}", nested: ["x ${env:S} y"] } } },
+      "b.json": { name: "in_basic", description: "x", http: { url: `http://user:\${env:SU}@127.0.0.1:${port}/b` } },
+      "e.json": { name: "in_error", description: "x", http: { method: "POST", url: `${api.url}/fail`, json: { key: "${env:S}" } } },
+      "c.json": { name: "in_env", description: "x", command: { argv: [NODE, join(FIXTURES, "print-env.mjs"), "PASSED"], env: ["PASSED"] } },
+    });
+    const env = { ...baseEnv, S: secret, SU: encodeURIComponent(secret), PASSED: secret };
+    const records: string[] = [];
+    const log = createLogger({ level: "debug", format: "json", write: (line) => records.push(line) });
+    await using h = await connect({ toolsDir: dir }, { env, log });
+    const outputs: string[] = [];
+    for (const name of ["in_query", "in_path", "in_form", "in_json", "in_basic", "in_env"]) {
+      const result = await h.call(name, {});
+      expect([name, result.isError ?? false]).toEqual([name, false]);
+      outputs.push(JSON.stringify(result));
+      outputs.push(JSON.stringify(await h.call("preview_action", { name })));
+    }
+    outputs.push(JSON.stringify(await h.call("in_error", {})));
+    // The secret really was sent, in each encoding.
+    // (A raw secret in a URL path cannot carry ?, # or \\: the URL parser reads them as syntax.)
+    const sent = api.seen.filter((r) => !r.url.startsWith("/p/") || !/[?#\\]/.test(secret));
+    expect(sent.length).toBeGreaterThanOrEqual(5);
+    for (const r of sent) expect([r.url, leaks(`${r.url} ${String(r.headers.authorization)} ${String(r.headers["x-key"])} ${r.body}`, secret)]).not.toEqual([r.url, undefined]);
+    expect(api.seen.find((r) => r.url === "/b")!.headers.authorization).toBe(`Basic ${Buffer.from(`user:${secret}`).toString("base64")}`);
+    for (const text of [...outputs, ...records]) expect([leaks(text, secret), text]).toEqual([undefined, text]);
+  });
+});
+
 describe("preview_action", () => {
   test("shows exactly what would run, runs nothing, and checks the arguments", async () => {
     await using api = await recorder();
@@ -325,6 +445,26 @@ describe("confirmation through elicitation", () => {
     answer = { action: "accept", content: { confirm: false } };
     expect(await h.fails("append_note", { note: "fourth" })).toMatch(/did not confirm/);
     expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("first note\n");
+  });
+
+  test("a client's malformed answer is refused as the client's, and nothing runs", async () => {
+    const dir = noteDir();
+    let answer: unknown;
+    await using h = await connect({ toolsDir: dir }, { env: baseEnv, clientCapabilities: { elicitation: {} } });
+    h.client.setRequestHandler(ElicitRequestSchema, () => answer as never);
+    const cases: Array<[unknown, RegExp]> = [
+      [{ action: "accept" }, /accepted the confirmation of append_note without the confirm field it asks for; nothing ran/],
+      [{ action: "accept", content: {} }, /answer to the confirmation does not fit the form it was sent .*; nothing ran/],
+      [{ action: "accept", content: { confirm: "yes" } }, /does not fit the form/],
+      [{ action: "accept", content: { other: true } }, /does not fit the form/],
+    ];
+    for (const [reply, expected] of cases) {
+      answer = reply;
+      const text = await h.fails("append_note", { note: "never" });
+      expect(text).toMatch(expected);
+      expect(text).not.toMatch(/internal error|This is a bug/);
+    }
+    expect(existsSync(join(dir, "notes.txt"))).toBe(false);
   });
 
   test("without elicitation support it refuses and names --allow-unconfirmed; with that setting it runs", async () => {

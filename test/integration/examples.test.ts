@@ -25,6 +25,10 @@ describe("shipped examples", () => {
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line).toMatch(/^[0-9a-f]{7,} \S/);
     expect(await h.fails("git_log", { count: 500 })).toMatch(/count: .*<=50/);
+    // From another working directory (Claude Desktop starts servers in /): the same log.
+    const elsewhere = await runCli(["actions", "run", "git_log", '{"count": 2}', "--tools-dir", TOOLS, "--log-level", "warn"], {}, undefined, tmpdir());
+    expect(elsewhere.stderr).toBe("");
+    expect((JSON.parse(elsewhere.stdout) as { stdout: string }).stdout).toBe(out.stdout);
   });
 
   test("word_count counts what it is given on stdin", async () => {

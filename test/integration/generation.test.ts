@@ -134,6 +134,22 @@ describe("generate: exact outputs from the designed model", () => {
     expect(await h.fails("generate", { prompt: "Hello", json_schema: { type: "object", properties: 5 } })).toMatch(/json_schema is not a valid JSON Schema/);
   });
 
+  test("a json_schema nested thousands of levels deep is refused with the depth limit, not an internal error", async () => {
+    await using h = await connect({}, { services });
+    for (const levels of [40, 1000, 100_000]) {
+      let schema: unknown = { type: "string" };
+      for (let i = 0; i < levels; i++) schema = levels % 2 ? { type: "array", items: schema } : { type: "object", properties: { a: schema } };
+      const text = await h.fails("generate", { prompt: "zzz", json_schema: schema });
+      expect(text).toMatch(/The arguments of generate are nested more than 64 levels deep; the limit is 64\.[\s\S]*Hint: Flatten/);
+      expect(await h.fails("chat", { messages: [{ role: "user", content: "x" }], json_schema: schema })).toMatch(/nested more than 64 levels deep/);
+    }
+    // Within the limit the same shape works.
+    let shallow: unknown = { type: "integer" };
+    for (let i = 0; i < 8; i++) shallow = { type: "array", items: shallow, maxItems: 1 };
+    const out = await h.ok<Generated>("generate", { prompt: "zzz", temperature: 0, json_schema: shallow, max_tokens: 50 });
+    expect(out.receipt.constraint).toBe("json_schema");
+  });
+
   test("every sampling field is bounded; outside the range the error names the field and the range", async () => {
     await using h = await connect({ maxTokensLimit: 100 }, {});
     expect(await h.fails("generate", { prompt: "x", temperature: 2.5 })).toMatch(/temperature: .*<=2/);
