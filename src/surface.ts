@@ -53,7 +53,7 @@ export function registerResources(mcp: McpServer, services: Services): void {
     "vocabulary",
     "lam://vocabulary",
     { title: "The vocabulary", description: "The tokenizer described, as the vocabulary tool does (size, special tokens, analysis).", mimeType: JSON_TYPE },
-    (uri) => json(uri, async () => describeVocabulary(await engine.tokenizer(), undefined, 0).structured),
+    (uri) => json(uri, async () => (await describeVocabulary(await engine.tokenizer(), undefined, 0)).structured),
   );
 
   mcp.registerResource(

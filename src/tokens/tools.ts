@@ -8,6 +8,7 @@ import type { LoadedModel, ModelEngine } from "../llm/engine.js";
 import { loadListener } from "../llm/progress.js";
 import { checkInputChars, defineTool, type ToolContext, type ToolSpec } from "../tool.js";
 import { tokenTableOf } from "./pieces.js";
+import { matchPieces, REGEX_DEADLINE_MS } from "./regex.js";
 import { analyseVocabulary, VOCABULARY_DEFINITIONS, type VocabularyAnalysis } from "./vocabulary.js";
 
 export interface TokenToolDeps {
@@ -163,7 +164,7 @@ export function tokenTools(deps: TokenToolDeps): ToolSpec[] {
       Object.entries(VOCABULARY_DEFINITIONS)
         .map(([k, v]) => `${k}: ${v}`)
         .join("; ") +
-      "). With query (a regular expression), also lists the matching tokens up to limit.",
+      `). With query (a regular expression), also lists the matching tokens up to limit; a query that takes longer than ${REGEX_DEADLINE_MS / 1000} s is stopped.`,
     input: VocabularyInput,
     output: VocabularyOutput,
     annotations: READ_ONLY,
@@ -179,7 +180,7 @@ export function tokenTools(deps: TokenToolDeps): ToolSpec[] {
         }
       }
       const loaded = await load(ctx);
-      return describeVocabulary(loaded, re, args.limit);
+      return describeVocabulary(loaded, re, args.limit, ctx.signal);
     },
   });
 
@@ -195,20 +196,14 @@ export function vocabularyOf(loaded: LoadedModel): VocabularyAnalysis {
   return analysis;
 }
 
-export function describeVocabulary(loaded: LoadedModel, re: RegExp | undefined, limit: number) {
+export async function describeVocabulary(loaded: LoadedModel, re: RegExp | undefined, limit: number, signal?: AbortSignal) {
   const table = tokenTableOf(loaded);
   const analysis = vocabularyOf(loaded);
   const ref = (id: number | null) => (id === null || !table.has(id) ? null : { id, piece: table.piece(id).piece });
-  const matches: Array<ReturnType<typeof table.piece>> = [];
-  let total = 0;
-  if (re) {
-    analysis.pieces.forEach((piece, id) => {
-      if (re.test(piece)) {
-        total++;
-        if (matches.length < limit) matches.push(table.piece(id));
-      }
-    });
-  }
+  // The user's expression runs in a worker under a deadline: a backtracking one must not freeze the server.
+  const found = re ? await matchPieces(analysis.pieces, re, limit, signal) : { matches: [], total: 0 };
+  const matches = found.matches.map((id) => table.piece(id));
+  const total = found.total;
   const kind = String(loaded.model.vocabularyType);
   const s = analysis.stats;
   const structured = {

@@ -5,7 +5,7 @@
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, test } from "vitest";
 import { buildVocabulary, BOS_ID, EOS_ID, IM_START_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
-import { connect } from "../helpers/harness.js";
+import { connect, textOf } from "../helpers/harness.js";
 
 interface Tokenized {
   count: number;
@@ -144,6 +144,31 @@ describe("vocabulary", () => {
     const expected = pieces.map((p, id) => ({ id, p })).filter(({ p }) => p !== undefined && /^ t(w|h)/.test(p));
     expect(out.matches_total).toBe(expected.length);
     expect(out.matches).toEqual(expected.slice(0, 3).map(({ id, p }) => ({ id, piece: p })));
+  });
+});
+
+describe("a backtracking query never freezes the server", () => {
+  test("catastrophic expressions are stopped at the deadline while other calls are answered", { timeout: 20_000 }, async () => {
+    await using h = await connect();
+    await h.ok("vocabulary", {}); // the tokenizer is loaded; what follows is only the query
+    // Each would run for minutes over this vocabulary on the main thread.
+    const slow = ["^(?:.?){40}.{40}$", "^(?:[^]?){40}[^]{40}$", "^(?:\\S?|\\s?){40}.{40}$"];
+    const finished: string[] = [];
+    const slowCalls = slow.map((query) => h.call("vocabulary", { query }).then((r) => (finished.push("vocabulary"), r)));
+    const others = [
+      h.ok("count_tokens", { texts: ["Hello world"] }).then(() => finished.push("count_tokens")),
+      h.ok("server_status").then(() => finished.push("server_status")),
+      h.client.ping().then(() => finished.push("ping")),
+    ];
+    const results = await Promise.all(slowCalls);
+    await Promise.all(others);
+    expect(finished.slice(0, 3).sort()).toEqual(["count_tokens", "ping", "server_status"]);
+    for (const r of results) {
+      expect(r.isError).toBe(true);
+      expect(textOf(r)).toMatch(/query took longer than 2000 ms over \d+ tokens and was stopped[\s\S]*Hint: Simplify the regular expression/);
+    }
+    // And the tool still answers quick queries.
+    expect((await h.ok<{ matches_total: number }>("vocabulary", { query: "^Hello$" })).matches_total).toBe(1);
   });
 });
 
