@@ -1,6 +1,6 @@
 /** Serves one MCP session over stdin/stdout. Resolves when the client goes away (stdin EOF) or close() is called. */
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { createServer, type Services } from "../server.js";
+import { LineTransport } from "./stdio-lines.js";
 
 export interface RunningStdio {
   /** Resolves once the session has ended. */
@@ -10,7 +10,10 @@ export interface RunningStdio {
 
 export async function serveStdio(services: Services): Promise<RunningStdio> {
   const mcp = createServer(services);
-  const transport = new StdioServerTransport();
+  const { config, log } = services;
+  const transport = new LineTransport(config.maxBodyBytes, process.stdin, undefined, (bytes) =>
+    log.warn("refused a message past --max-body-bytes", { bytes, limit: config.maxBodyBytes }),
+  );
   let endSession!: () => void;
   const ended = new Promise<void>((resolve) => (endSession = resolve));
   transport.onclose = () => endSession();

@@ -25,9 +25,9 @@ function spawnStdio(args: string[]) {
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   const send = (msg: object) => child.stdin.write(`${JSON.stringify(msg)}\n`);
-  const waitFor = async (id: number) => {
-    for (let i = 0; i < 300; i++) {
-      const line = stdout.split("\n").find((l) => l.includes(`"id":${id}`));
+  const waitFor = async (id: number, timeoutMs = 15_000) => {
+    for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
+      const line = stdout.split("\n").find((l) => l.startsWith("{") && l.includes(`"id":${id}`) && (JSON.parse(l) as { id?: unknown }).id === id);
       if (line) return JSON.parse(line) as { result?: Record<string, unknown>; error?: unknown };
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -78,6 +78,61 @@ describe("stdio process", () => {
     for (const m of messages.filter((m) => m.id === undefined)) expect(m.method).toBe("notifications/message");
     // Debug logging was on (model load, llama.cpp, tool calls): all of it went to stderr.
     expect(p.stderr()).toMatch(/model loaded/);
+  });
+
+  test("a request of 3.9 M characters (11.7 MB of UTF-8), inside --max-input-chars, is answered", { timeout: 60_000 }, async () => {
+    const p = spawnStdio(baseArgs(inject("modelPath")));
+    p.send(initialize);
+    await p.waitFor(1);
+    const text = "語".repeat(3_900_000);
+    p.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "count_tokens", arguments: { texts: [text] } } });
+    const answer = await p.waitFor(2, 40_000);
+    expect((answer.result!.structuredContent as { total: number }).total).toBeGreaterThan(3_900_000);
+    p.child.stdin.end();
+    expect((await p.exit).code).toBe(0);
+  });
+
+  test("a line past --max-body-bytes gets a JSON-RPC error with its id, and the session goes on", { timeout: 30_000 }, async () => {
+    const p = spawnStdio([...baseArgs(inject("modelPath")), "--max-body-bytes", "65536"]);
+    p.send(initialize);
+    await p.waitFor(1);
+    const big = "x".repeat(200_000);
+    // Several spellings: a numeric id, a string id, the id after the params (not found in the line's start), a
+    // notification, and a line written in many small pieces.
+    p.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "count_tokens", arguments: { texts: [big] } } });
+    p.send({ jsonrpc: "2.0", id: "req-3", method: "tools/call", params: { name: "tokenize", arguments: { text: big } } });
+    p.child.stdin.write(`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"tokenize","arguments":{"text":"${big}"}},"id":4}\n`);
+    p.send({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: big } });
+    const pieces = JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "tokenize", arguments: { text: big } } });
+    for (let i = 0; i < pieces.length; i += 1000) p.child.stdin.write(pieces.slice(i, i + 1000));
+    p.child.stdin.write("\n");
+    p.send({ jsonrpc: "2.0", id: 6, method: "ping" });
+    await p.waitFor(6);
+    const errors = p
+      .stdout()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: unknown; error?: { code: number; message: string; data?: { limit: number } } })
+      .filter((m) => m.error);
+    expect(errors.map((e) => e.id)).toEqual([2, "req-3", null, null, 5]);
+    for (const e of errors) {
+      expect(e.error!.code).toBe(-32600);
+      expect(e.error!.message).toMatch(/^Message too large: \d+ bytes, past the limit of 65536 bytes \(--max-body-bytes\)$/);
+      expect(e.error!.data!.limit).toBe(65536);
+    }
+    // Lines that are not JSON, or not JSON-RPC, get their own errors; the session still serves.
+    p.child.stdin.write("{not json\n");
+    p.child.stdin.write('{"hello": "world", "id": 7}\n');
+    p.child.stdin.write("\n\r\n");
+    p.send({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "count_tokens", arguments: { texts: ["Hello world"] } } });
+    const last = await p.waitFor(8);
+    expect((last.result!.structuredContent as { total: number }).total).toBe(2);
+    const tail = p.stdout().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: unknown; error?: { code: number } });
+    expect(tail.filter((m) => m.error?.code === -32700).map((m) => m.id)).toEqual([null]);
+    expect(tail.filter((m) => m.error?.code === -32600 && m.id === 7)).toHaveLength(1);
+    p.child.stdin.end();
+    expect((await p.exit).code).toBe(0);
+    expect(p.stderr()).toMatch(/refused a message past --max-body-bytes/);
   });
 
   test("SIGTERM ends the process cleanly with status 0", async () => {
