@@ -88,6 +88,13 @@ describe("stdio process", () => {
     p.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "count_tokens", arguments: { texts: [text] } } });
     const answer = await p.waitFor(2, 40_000);
     expect((answer.result!.structuredContent as { total: number }).total).toBeGreaterThan(3_900_000);
+    // tokenize of the same text: a bounded answer (one page of tokens), not a 60 MB line.
+    p.send({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "tokenize", arguments: { text } } });
+    const tokens = (await p.waitFor(3, 40_000)).result!.structuredContent as { count: number; tokens: unknown[]; next_offset: number };
+    expect(tokens.count).toBeGreaterThan(3_900_000);
+    expect([tokens.tokens.length, tokens.next_offset]).toEqual([10_000, 10_000]);
+    const line = p.stdout().split("\n").find((l) => l.includes('"id":3'))!;
+    expect(line.length).toBeLessThan(2_000_000);
     p.child.stdin.end();
     expect((await p.exit).code).toBe(0);
   });

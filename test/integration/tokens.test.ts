@@ -83,6 +83,39 @@ describe("tokenize and detokenize", () => {
   });
 });
 
+describe("tokenize pages long lists", () => {
+  test("at most limit tokens per answer; pages joined are the whole text, and count is always the whole", async () => {
+    await using h = await connect();
+    const text = "Hello world one two three 🙂 naïve ".repeat(1500);
+    const { total } = await h.ok<{ total: number }>("count_tokens", { texts: [text] });
+    expect(total).toBeGreaterThan(25_000);
+    const first = await h.ok<Tokenized & { offset: number; next_offset: number | null }>("tokenize", { text });
+    expect(first.count).toBe(total);
+    expect(first.tokens).toHaveLength(10_000);
+    expect(first.next_offset).toBe(10_000);
+    const all = [...first.tokens];
+    for (let offset = first.next_offset; offset !== null; ) {
+      const page = await h.ok<Tokenized & { offset: number; next_offset: number | null }>("tokenize", { text, offset, limit: 7000 });
+      expect(page.offset).toBe(offset);
+      expect(page.count).toBe(total);
+      expect(page.tokens.length).toBeLessThanOrEqual(7000);
+      all.push(...page.tokens);
+      offset = page.next_offset;
+    }
+    expect(all).toHaveLength(total);
+    const bytes = Buffer.concat(all.map((t) => (t.bytes ? Buffer.from(t.bytes.replace(/ /g, ""), "hex") : Buffer.from(t.piece, "utf8"))));
+    expect(bytes.toString("utf8")).toBe(text);
+    // Boundaries: the last token alone, past the end, the limits of limit.
+    const last = await h.ok<Tokenized & { next_offset: number | null }>("tokenize", { text, offset: total - 1, limit: 5 });
+    expect([last.tokens.length, last.next_offset]).toEqual([1, null]);
+    const past = await h.ok<Tokenized & { next_offset: number | null }>("tokenize", { text, offset: total + 10 });
+    expect([past.tokens.length, past.next_offset, past.count]).toEqual([0, null, total]);
+    expect(await h.fails("tokenize", { text, limit: 0 })).toMatch(/limit: .*>=1/);
+    expect(await h.fails("tokenize", { text, limit: 100_001 })).toMatch(/limit: .*<=100000/);
+    expect(await h.fails("tokenize", { text, offset: -1 })).toMatch(/offset: .*>=0/);
+  });
+});
+
 describe("count_tokens", () => {
   test("counts each text like tokenize does, and the total", async () => {
     await using h = await connect();
