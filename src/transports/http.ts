@@ -20,6 +20,8 @@ export interface RunningHttp {
   port: number;
   server: Server;
   sessions(): number;
+  /** MCP server instances alive (one per session, one per stateless request in flight): a leak shows here. */
+  servers(): number;
   inflight(): number;
   /** Stops accepting, lets in-flight requests finish up to the deadline, then cancels the rest. */
   close(deadlineMs?: number): Promise<void>;
@@ -31,7 +33,10 @@ export class StartupError extends Error {}
 interface Session {
   transport: StreamableHTTPServerTransport;
   mcp: McpServer;
+  /** When its last request ended (or began, while none has ended). */
   lastSeen: number;
+  /** Requests and streams open now (a running call, an SSE stream): a session with any is not idle. */
+  open: number;
 }
 
 interface InFlight {
@@ -53,7 +58,8 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
   const sessions = new Map<string, Session>();
   const inflight = new Set<InFlight>();
   const perClient = new Map<string, number>();
-  const metrics = createMetrics(services, () => sessions.size);
+  const live = new Set<McpServer>();
+  const metrics = createMetrics(services, () => sessions.size, () => live.size);
   const tokenDigest = config.authToken ? digest(config.authToken) : undefined;
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
@@ -162,6 +168,11 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
         return;
       }
       session.lastSeen = Date.now();
+      session.open++;
+      res.once("close", () => {
+        session.open--;
+        session.lastSeen = Date.now();
+      });
       track(session.transport, res, body);
       await session.transport.handleRequest(req, res, body);
       closeCancelledStreams(session.transport, body);
@@ -175,14 +186,19 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       jsonRpcError(res, 503, -32000, `Too many sessions (${sessions.size}); the limit is ${config.maxSessions}. Close a session or retry later`);
       return;
     }
-    const mcp = createServer(services);
+    // Host and Origin were checked above, once for every request: the transport does not check them again.
+    const mcp = open();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      enableDnsRebindingProtection: true,
-      allowedHosts: [...allowedHosts],
-      allowedOrigins: [...allowedOrigins],
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, mcp, lastSeen: Date.now() });
+        sessions.set(id, { transport, mcp, lastSeen: Date.now(), open: 1 });
+        res.once("close", () => {
+          const session = sessions.get(id);
+          if (session) {
+            session.open--;
+            session.lastSeen = Date.now();
+          }
+        });
       },
     });
     transport.onclose = () => {
@@ -190,6 +206,23 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
     };
     await mcp.connect(transport);
     await transport.handleRequest(req, res, body);
+    // An initialize the transport refused (406 Accept, 415 Content-Type, 400) made no session: free what it made.
+    if (transport.sessionId === undefined) {
+      await transport.close().catch(() => undefined);
+      await mcp.close().catch(() => undefined);
+    }
+  }
+
+  /** A new MCP server, counted while it lives. */
+  function open(): McpServer {
+    const mcp = createServer(services);
+    live.add(mcp);
+    const previous = mcp.server.onclose;
+    mcp.server.onclose = () => {
+      live.delete(mcp);
+      previous?.();
+    };
+    return mcp;
   }
 
   /** Stateless mode: a fresh server and transport for each request, closed when its response ends. */
@@ -199,13 +232,8 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
       jsonRpcError(res, 405, -32000, "This server is stateless (--stateless): only POST is served");
       return;
     }
-    const mcp = createServer(services);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableDnsRebindingProtection: true,
-      allowedHosts: [...allowedHosts],
-      allowedOrigins: [...allowedOrigins],
-    });
+    const mcp = open();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.once("close", () => {
       void transport.close();
       void mcp.close();
@@ -234,7 +262,7 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
     () => {
       const now = Date.now();
       for (const [id, session] of sessions) {
-        if (now - session.lastSeen > config.sessionIdleMs) {
+        if (session.open === 0 && now - session.lastSeen > config.sessionIdleMs) {
           log.info("closing an idle session", { session: id });
           sessions.delete(id);
           void session.transport.close();
@@ -260,6 +288,7 @@ export async function serveHttp(services: Services): Promise<RunningHttp> {
     port,
     server: http,
     sessions: () => sessions.size,
+    servers: () => live.size,
     inflight: () => inflight.size,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       shuttingDown = true;

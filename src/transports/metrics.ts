@@ -12,7 +12,7 @@ export interface Metrics {
   close(): void;
 }
 
-export function createMetrics(services: Services, sessions: () => number): Metrics {
+export function createMetrics(services: Services, sessions: () => number, servers: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "lam_" });
   const calls = new Counter({ name: "lam_tool_calls_total", help: "Tool calls by tool and outcome", labelNames: ["tool", "outcome"], registers: [registry] });
@@ -61,6 +61,14 @@ export function createMetrics(services: Services, sessions: () => number): Metri
     registers: [registry],
     collect() {
       this.set(sessions());
+    },
+  });
+  new Gauge({
+    name: "lam_mcp_servers",
+    help: "MCP server instances alive over HTTP (one per session, one per stateless request in flight)",
+    registers: [registry],
+    collect() {
+      this.set(servers());
     },
   });
   const off = services.telemetry.on((event) => {

@@ -116,14 +116,72 @@ describe("guards", () => {
 
   test("the session limit refuses new sessions; idle sessions expire", async () => {
     await using s = await service({ maxSessions: 2, sessionIdleMs: 1000 });
-    const a = await s.connect();
-    await s.connect();
+    // Raw sessions: an initialize, then nothing (no call running, no SSE stream open).
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await request(s.http.url, { method: "POST", headers: mcpHeaders, body: JSON.stringify(init) });
+      ids.push(String(r.headers["mcp-session-id"]));
+      await r.body.text();
+    }
     await expect(s.connect()).rejects.toThrow(/Too many sessions/);
     expect(s.http.sessions()).toBe(2);
     await expect.poll(() => s.http.sessions(), { timeout: 5000, interval: 200 }).toBe(0);
-    await expect(a.listTools()).rejects.toThrow(/Session not found/);
+    const gone = await request(s.http.url, { method: "POST", headers: { ...mcpHeaders, "mcp-session-id": ids[0]! }, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }) });
+    expect(gone.statusCode).toBe(404);
+    expect(await gone.body.text()).toMatch(/Session not found/);
     await s.connect();
     expect(s.http.sessions()).toBe(1);
+    expect(s.http.servers()).toBe(1);
+  });
+
+  test("a session with a call running or an SSE stream open is not idle, however long it lasts", { timeout: 30_000 }, async () => {
+    await using s = await service({ sessionIdleMs: 1000 });
+    // An SDK client keeps its SSE stream (GET) open: the session lives on past the idle time.
+    const client = await s.connect();
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(s.http.sessions()).toBe(1);
+    expect((await client.callTool({ name: "server_status", arguments: {} })).isError).toBeFalsy();
+    // A raw session whose only activity is one long call: the sweep leaves it alone until the call ends.
+    const r = await request(s.http.url, { method: "POST", headers: mcpHeaders, body: JSON.stringify(init) });
+    const id = String(r.headers["mcp-session-id"]);
+    await r.body.text();
+    const headers = { ...mcpHeaders, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
+    await (await request(s.http.url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).body.text();
+    const started = Date.now();
+    const call = await request(s.http.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 } } }),
+    });
+    const body = await call.body.text();
+    const elapsed = Date.now() - started;
+    expect(body).toMatch(/"finish_reason":"length"/);
+    // The test means something only if the call outlived the idle time several sweeps over.
+    expect(elapsed).toBeGreaterThan(1500);
+    expect(s.http.sessions()).toBe(2);
+  });
+
+  test("initializes the transport refuses (406, 415, 400) leave no server, transport or log subscription behind", async () => {
+    await using s = await service();
+    const refused: Array<[number, Record<string, string>, string]> = [
+      [406, { "content-type": "application/json", accept: "application/json" }, JSON.stringify(init)],
+      [406, { "content-type": "application/json", accept: "text/event-stream" }, JSON.stringify(init)],
+      [415, { "content-type": "text/plain", accept: "application/json, text/event-stream" }, JSON.stringify(init)],
+      [400, mcpHeaders, JSON.stringify([init, { ...init, id: 2 }])],
+    ];
+    for (let i = 0; i < 500; i++) {
+      const [status, headers, body] = refused[i % refused.length]!;
+      const r = await request(s.http.url, { method: "POST", headers, body });
+      expect([i, r.statusCode]).toEqual([i, status]);
+      await r.body.text();
+    }
+    expect(s.http.sessions()).toBe(0);
+    expect(s.http.servers()).toBe(0);
+    const metrics = await (await request(`http://127.0.0.1:${s.http.port}/metrics`)).body.text();
+    expect(metrics).toMatch(/^lam_mcp_servers 0$/m);
+    // A good initialize still works after all that.
+    await s.connect();
+    expect(s.http.servers()).toBe(1);
   });
 });
 
