@@ -34,6 +34,15 @@ function converter(): TurndownService {
 
 export function extract(page: Fetched): Document {
   const type = page.contentType.split(";")[0]!.trim().toLowerCase();
+  const readable = type === "" || type.startsWith("text/") || type === "application/xhtml+xml" || type === "application/json" || type.endsWith("+json");
+  const binary = readable ? binaryKind(page.body) : undefined;
+  if (binary) {
+    throw new ToolError(`${page.url} is labelled ${type || "with no type"} but holds ${binary}, which read_url cannot read as text.`, {
+      code: "unsupported_type",
+      hint: "read_url reads HTML, plain text, Markdown and JSON pages; for other files use a dedicated action.",
+      data: { content_type: type },
+    });
+  }
   const text = decode(page.body, page.contentType);
   const base = { url: page.url, byline: null, site: null, published: null };
   if (type === "text/html" || type === "application/xhtml+xml" || (type === "" && /^\s*<(!doctype html|html)/i.test(text))) {
@@ -132,6 +141,36 @@ function preferHeading(title: string, document: Doc): string {
 export function render(doc: Document): string {
   const about = [doc.byline, doc.site, doc.published].filter(Boolean).join(" · ");
   return [`# ${doc.title}`, about ? `*${about}*` : "", `Source: ${doc.url}`, "", doc.markdown].filter((l, i) => l !== "" || i === 3).join("\n");
+}
+
+/** Signatures of binary formats a server might label as text. */
+const SIGNATURES: Array<[number[], string]> = [
+  [[0x25, 0x50, 0x44, 0x46], "a PDF document"],
+  [[0x89, 0x50, 0x4e, 0x47], "a PNG image"],
+  [[0x47, 0x49, 0x46, 0x38], "a GIF image"],
+  [[0xff, 0xd8, 0xff], "a JPEG image"],
+  [[0x50, 0x4b, 0x03, 0x04], "a ZIP archive (or an Office document)"],
+  [[0x1f, 0x8b], "gzip-compressed data sent without Content-Encoding"],
+  [[0x28, 0xb5, 0x2f, 0xfd], "zstd-compressed data"],
+  [[0x7f, 0x45, 0x4c, 0x46], "an executable"],
+  [[0x00, 0x61, 0x73, 0x6d], "a WebAssembly module"],
+  [[0x52, 0x49, 0x46, 0x46], "a RIFF file (audio, video or image)"],
+  [[0x4f, 0x67, 0x67, 0x53], "an Ogg media file"],
+];
+
+/**
+ * What binary data a body holds, or undefined for text: a known signature, else NUL bytes or many control
+ * characters in its first 8 KiB (text in UTF-16 is read as binary too: no page is sent that way in practice).
+ */
+export function binaryKind(body: Buffer): string | undefined {
+  for (const [magic, name] of SIGNATURES) if (magic.every((b, i) => body[i] === b)) return name;
+  const head = body.subarray(0, 8192);
+  let controls = 0;
+  for (const b of head) {
+    if (b === 0) return "binary data";
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
+  }
+  return head.length > 0 && controls / head.length > 0.1 ? "binary data" : undefined;
 }
 
 function decode(body: Buffer, contentType: string): string {

@@ -7,6 +7,9 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { isIP } from "node:net";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from "node:zlib";
 import ipaddr from "ipaddr.js";
 import { Agent, request } from "undici";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
@@ -70,6 +73,18 @@ export class PageFetcher {
       return `${address} is not an IP address`;
     }
     if (this.allowRanges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null;
+    // An IPv6 address that carries an IPv4 address (IPv4-compatible, NAT64, 6to4, Teredo) reaches that address:
+    // it is judged by it (a NAT64 address of a public server is fine; ::7f00:1 is loopback).
+    if (addr.kind() === "ipv6") {
+      const carried = carriedIpv4(addr as ipaddr.IPv6);
+      if (carried.length > 0) {
+        for (const v4 of carried) {
+          const why = this.refusal(v4, hostname);
+          if (why) return `${address} carries the IPv4 address ${why}`;
+        }
+        return null;
+      }
+    }
     const range = addr.range();
     if (range === "unicast") return null;
     const names: Record<string, string> = {
@@ -114,6 +129,7 @@ export class PageFetcher {
             "user-agent": FETCH_USER_AGENT,
             accept: "text/html,application/xhtml+xml,text/plain;q=0.9,text/markdown;q=0.9,application/json;q=0.8,*/*;q=0.5",
             "accept-language": "en-US,en;q=0.9",
+            "accept-encoding": "gzip, deflate, br",
           },
         });
       } catch (error) {
@@ -124,7 +140,15 @@ export class PageFetcher {
         if (hop >= (this.options.maxRedirects ?? 5)) {
           throw new ToolError(`${url.href} redirected more than ${this.options.maxRedirects ?? 5} times.`, { code: "fetch_failed", hint: "Open the final URL directly." });
         }
-        const next = new URL(String(res.headers.location), url);
+        let next: URL;
+        try {
+          next = new URL(String(res.headers.location), url);
+        } catch {
+          throw new ToolError(`${url.href} redirected to an address that is not a valid URL (${JSON.stringify(String(res.headers.location).slice(0, 200))}).`, {
+            code: "fetch_failed",
+            hint: "The site sent a broken redirect; try another result.",
+          });
+        }
         redirects.push(next.href);
         url = this.check(next.href, url.href);
         continue;
@@ -135,30 +159,26 @@ export class PageFetcher {
         await res.body.dump().catch(() => undefined);
         throw tooLarge(url.href, this.options.maxBytes, declared);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      // Errors the body emits after reading stopped (an abort once the cap is hit) have no one else to hear them.
+      res.body.on("error", () => undefined);
+      const encoding = String(res.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+      let body: Buffer;
       try {
-        for await (const chunk of res.body) {
-          size += (chunk as Buffer).length;
-          if (size > this.options.maxBytes) {
-            res.body.destroy();
-            throw tooLarge(url.href, this.options.maxBytes);
-          }
-          chunks.push(chunk as Buffer);
-        }
+        body = await readBody(res.body, encoding, this.options.maxBytes, url.href);
       } catch (error) {
+        res.body.destroy();
         if (error instanceof ToolError) throw error;
         throw this.failure(url, error, signal, timeout);
       }
       if (res.statusCode >= 400) {
-        const text = bodySnippet(Buffer.concat(chunks).toString("utf8"), 200);
+        const text = bodySnippet(body.toString("utf8"), 200);
         throw new ToolError(`${url.href} answered ${res.statusCode}${text ? `: ${text}` : ""}`, {
           code: "fetch_failed",
           hint: res.statusCode === 404 ? "The page does not exist; check the URL." : "The site refused or failed; try another result.",
           data: { status: res.statusCode },
         });
       }
-      return { url: url.href, status: res.statusCode, contentType, body: Buffer.concat(chunks), redirects };
+      return { url: url.href, status: res.statusCode, contentType, body, redirects };
     }
   }
 
@@ -208,6 +228,24 @@ export class PageFetcher {
   }
 }
 
+/**
+ * The IPv4 addresses an IPv6 address carries, for the ranges that route to them: IPv4-compatible (::a.b.c.d,
+ * deprecated but still parsed), IPv4-translated (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96 and the local-use
+ * 64:ff9b:1::/48), 6to4 (2002::/16, the address in bits 16-47) and Teredo (2001::/32: the server in bits 32-63 and
+ * the client, inverted, in the last 32). IPv4-mapped addresses (::ffff:a.b.c.d) are already IPv4 to ipaddr.process.
+ */
+export function carriedIpv4(addr: ipaddr.IPv6): string[] {
+  const p = addr.parts;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  const zeros = (from: number, to: number) => p.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 6) && (p[6] !== 0 || p[7]! > 1)) return [v4(p[6]!, p[7]!)];
+  if (zeros(0, 4) && p[4] === 0xffff && p[5] === 0) return [v4(p[6]!, p[7]!)];
+  if (p[0] === 0x64 && p[1] === 0xff9b && (zeros(2, 6) || p[2] === 1)) return [v4(p[6]!, p[7]!)];
+  if (p[0] === 0x2002) return [v4(p[1]!, p[2]!)];
+  if (p[0] === 0x2001 && p[1] === 0) return [v4(p[2]!, p[3]!), v4(~p[6]! & 0xffff, ~p[7]! & 0xffff)];
+  return [];
+}
+
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
 
 class RefusedAddress extends Error {
@@ -230,6 +268,89 @@ function refused(url: string, why: string, from?: string): ToolError {
   return new ToolError(`read_url refused ${url}${from ? ` (a redirect from ${from})` : ""}: ${why}.`, {
     code: "fetch_refused",
     hint: `read_url reaches only public addresses. To admit this one, add its host or address (or a CIDR range) to ${ALLOW_HINT}.`,
+  });
+}
+
+/**
+ * The body, decoded from its Content-Encoding (gzip, deflate, br; identity), capped at max bytes both as sent and as
+ * decoded: a small compressed body that inflates to gigabytes stops at the cap (the decompressor is destroyed).
+ */
+async function readBody(body: AsyncIterable<unknown> & Readable, encoding: string, max: number, url: string): Promise<Buffer> {
+  const codings = encoding.split(",").map((c) => c.trim()).filter((c) => c && c !== "identity");
+  if (codings.length > 1) throw unsupportedEncoding(url, encoding);
+  const coding = codings[0];
+  const decoder =
+    coding === undefined
+      ? undefined
+      : coding === "gzip" || coding === "x-gzip"
+        ? createGunzip()
+        : coding === "deflate"
+          ? createDeflateDecoder()
+          : coding === "br"
+            ? createBrotliDecompress()
+            : undefined;
+  if (coding !== undefined && !decoder) throw unsupportedEncoding(url, encoding);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const take = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > max) throw tooLarge(url, max);
+    chunks.push(chunk);
+  };
+  if (!decoder) {
+    for await (const chunk of body) take(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  let sent = 0;
+  try {
+    await pipeline(
+      body,
+      async function* (compressed: AsyncIterable<Buffer>) {
+        for await (const chunk of compressed) {
+          sent += chunk.length;
+          if (sent > max) throw tooLarge(url, max);
+          yield chunk;
+        }
+      },
+      decoder,
+      async (decoded: AsyncIterable<Buffer>) => {
+        for await (const chunk of decoded) take(chunk);
+      },
+    );
+  } catch (error) {
+    if (error instanceof ToolError) throw error;
+    throw new ToolError(`${url} sent a body that does not decode as ${coding}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
+      code: "fetch_failed",
+      hint: "The site sent a corrupt compressed page; try another result.",
+    });
+  }
+  return Buffer.concat(chunks);
+}
+
+/** "deflate" is a zlib stream by the standard, but some servers send raw deflate: the first byte tells which. */
+function createDeflateDecoder(): Transform {
+  let decoder: Transform | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!decoder) {
+        decoder = (chunk[0]! & 0x0f) === 8 ? createInflate() : createInflateRaw();
+        decoder.on("data", (d: Buffer) => this.push(d));
+        decoder.once("error", (e) => this.destroy(e));
+      }
+      decoder.write(chunk, () => callback());
+    },
+    flush(callback) {
+      if (!decoder) return callback();
+      decoder.once("end", () => callback());
+      decoder.end();
+    },
+  });
+}
+
+function unsupportedEncoding(url: string, encoding: string): ToolError {
+  return new ToolError(`${url} sent its page encoded as ${JSON.stringify(encoding.slice(0, 60))}, which read_url cannot decode.`, {
+    code: "unsupported_type",
+    hint: "read_url decodes gzip, deflate and br; try another result.",
   });
 }
 

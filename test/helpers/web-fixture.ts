@@ -3,6 +3,7 @@
  * (/pages/...). Everything is served on 127.0.0.1 by startFixture.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import type { Route } from "./http-fixture.js";
 
 export const ARTICLE_TITLE = "Llamas of the Andes";
@@ -56,6 +57,18 @@ herd of predators such as pumas.</p>
 </body></html>`;
 
 /** A long page for paging tests: numbered paragraphs with accents, CJK and emoji (multi-byte characters). */
+let bomb: Buffer | undefined;
+/** 64 MB of zeros, gzipped to ~64 KB: harmless only if the reader stops at its cap. */
+function GZIP_BOMB(): Buffer {
+  bomb ??= gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+  return bomb;
+}
+let brBomb: Buffer | undefined;
+function BR_BOMB(): Buffer {
+  brBomb ??= brotliCompressSync(Buffer.alloc(64 * 1024 * 1024));
+  return brBomb;
+}
+
 export function longText(): string {
   const lines: string[] = [];
   for (let i = 1; i <= 60; i++) {
@@ -139,6 +152,20 @@ export function fixtureRoutes(): Record<string, Route> {
     "/pages/redirect-private": (_req, res) => void res.writeHead(302, { location: "http://10.1.2.3/admin" }).end(),
     "/pages/redirect-file": (_req, res) => void res.writeHead(302, { location: "file:///etc/passwd" }).end(),
     "/pages/redirect-loop": (_req, res) => void res.writeHead(302, { location: "/pages/redirect-loop" }).end(),
+    "/pages/gzip.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" }).end(gzipSync(ARTICLE_HTML())),
+    "/pages/xgzip.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "x-gzip" }).end(gzipSync(ARTICLE_HTML())),
+    "/pages/deflate.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "deflate" }).end(deflateSync(ARTICLE_HTML())),
+    "/pages/deflate-raw.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "deflate" }).end(deflateRawSync(ARTICLE_HTML())),
+    "/pages/br.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "br" }).end(brotliCompressSync(ARTICLE_HTML())),
+    "/pages/gzip-bomb.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" }).end(GZIP_BOMB()),
+    "/pages/br-bomb.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "br" }).end(BR_BOMB()),
+    "/pages/corrupt-gzip.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" }).end(Buffer.from("this is not gzip at all")),
+    "/pages/zstd.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html", "content-encoding": "zstd" }).end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2])),
+    "/pages/binary.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html" }).end(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))),
+    "/pages/pdf.html": (_req, res) => void res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(100, 1)])),
+    "/pages/gzip-unlabelled.txt": (_req, res) => void res.writeHead(200, { "content-type": "text/plain" }).end(gzipSync("hello")),
+    "/pages/redirect-invalid": (_req, res) => void res.writeHead(302, { location: "http://[::1" }).end(),
+    "/pages/redirect-bad-port": (_req, res) => void res.writeHead(302, { location: "http://127.0.0.1:99999/x" }).end(),
     "/pages/json-only.html": (_req, res) =>
       html(res, "<html><head><title>Guanacos</title></head><body><article><h1>Guanacos</h1><p>Guanacos are wild camelids of the Andes, close relatives of llamas, living in herds on dry grasslands.</p></article></body></html>"),
     "/pages/html-only.html": (_req, res) =>

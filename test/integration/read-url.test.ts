@@ -93,6 +93,10 @@ describe("read_url", () => {
     expect(await h.fails("read_url", { url: "http://169.254.169.254/latest/meta-data/" })).toMatch(/link-local address \(cloud metadata/);
     expect(await h.fails("read_url", { url: "http://10.0.0.7/" })).toMatch(/10\.0\.0\.7 is a private address/);
     expect(await h.fails("read_url", { url: "http://[::1]:9/" })).toMatch(/::1 is a loopback address/);
+    // IPv6 spellings that carry a loopback, private or metadata IPv4 address.
+    for (const host of ["[::127.0.0.1]", "[::7f00:1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]", "[2002:a9fe:a9fe::]", "[2001:0:808:808::80ff:fffe]", "[::ffff:0:a00:7]"]) {
+      expect([host, await h.fails("read_url", { url: `http://${host}:9/` })]).toEqual([host, expect.stringMatching(/is (a loopback|a link-local|a private) address/)]);
+    }
     expect(await h.fails("read_url", { url: "file:///etc/passwd" })).toMatch(/refuses file: URLs: only http and https/);
     expect(await h.fails("read_url", { url: "not a url" })).toMatch(/is not a valid URL/);
   });
@@ -115,6 +119,38 @@ describe("read_url", () => {
     expect(await h.fails("read_url", { url: `${web()}/pages/slow.html` })).toMatch(/did not answer within 400 ms/);
     expect(await h.fails("read_url", { url: `${web()}/pages/missing.html` })).toMatch(/answered 404: Not found/);
     expect(await h.fails("read_url", { url: `${web()}/pages/article.html`, offset: 10_000_000 })).toMatch(/past the end/);
+  });
+
+  test("compressed pages are decoded (gzip, x-gzip, deflate either way, br), capped at the decoded size", async () => {
+    await using h = await connect({ ...allow, fetchMaxBytes: 1024 * 1024 });
+    const plain = await h.ok<Read>("read_url", { url: `${web()}/pages/article.html` });
+    for (const page of ["gzip", "xgzip", "deflate", "deflate-raw", "br"]) {
+      const read = await h.ok<Read>("read_url", { url: `${web()}/pages/${page}.html` });
+      expect([page, read.title, read.content.replace(/Source: \S+/, "")]).toEqual([page, ARTICLE_TITLE, plain.content.replace(/Source: \S+/, "")]);
+    }
+    // 64 MB of zeros in ~64 KB: stopped at the cap (1 MB) of what it decodes to, the server unharmed.
+    for (const bomb of ["gzip-bomb", "br-bomb"]) {
+      expect(await h.fails("read_url", { url: `${web()}/pages/${bomb}.html` })).toMatch(/larger than 1048576 bytes[\s\S]*--fetch-max-bytes/);
+    }
+    expect(await h.fails("read_url", { url: `${web()}/pages/corrupt-gzip.html` })).toMatch(/sent a body that does not decode as gzip: Z_DATA_ERROR[\s\S]*corrupt compressed page/);
+    expect(await h.fails("read_url", { url: `${web()}/pages/zstd.html` })).toMatch(/encoded as "zstd", which read_url cannot decode[\s\S]*gzip, deflate and br/);
+  });
+
+  test("binary content labelled as text is refused clearly, naming what it is", async () => {
+    await using h = await connect(allow);
+    expect(await h.fails("read_url", { url: `${web()}/pages/binary.html` })).toMatch(/is labelled text\/html but holds binary data, which read_url cannot read as text/);
+    expect(await h.fails("read_url", { url: `${web()}/pages/pdf.html` })).toMatch(/labelled text\/html but holds a PDF document/);
+    expect(await h.fails("read_url", { url: `${web()}/pages/gzip-unlabelled.txt` })).toMatch(/holds gzip-compressed data sent without Content-Encoding/);
+    for (const url of ["binary.html", "pdf.html"]) expect(await h.fails("read_url", { url: `${web()}/pages/${url}` })).not.toMatch(/internal error/);
+  });
+
+  test("a redirect to an invalid address is the site's fault, said plainly", async () => {
+    await using h = await connect(allow);
+    for (const page of ["redirect-invalid", "redirect-bad-port"]) {
+      const text = await h.fails("read_url", { url: `${web()}/pages/${page}` });
+      expect(text).toMatch(/redirected to an address that is not a valid URL[\s\S]*broken redirect/);
+      expect(text).not.toMatch(/internal error/);
+    }
   });
 
   test("without a usable tokenizer, pages are counted in characters and the result says so", async () => {
