@@ -80,7 +80,7 @@ export function resolveSampler(args: SamplingArgs, defaults: SamplingDefaults): 
   };
 }
 
-/** node-llama-cpp generation options for a sampler. */
+/** node-llama-cpp generation options for a sampler (stop strings are watched by streamGeneration, not here). */
 export function llamaSamplingOptions(s: Sampler) {
   const penalties = s.repeat_penalty !== 1 || s.frequency_penalty !== 0 || s.presence_penalty !== 0;
   return {
@@ -92,7 +92,6 @@ export function llamaSamplingOptions(s: Sampler) {
     repeatPenalty: penalties
       ? { penalty: s.repeat_penalty, frequencyPenalty: s.frequency_penalty, presencePenalty: s.presence_penalty, lastTokens: 64 }
       : (false as const),
-    ...(s.stop.length > 0 ? { customStopTriggers: s.stop } : {}),
   };
 }
 

@@ -100,7 +100,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
       const streamed = await pool.use(ctx.signal, async (sequence) => {
         const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
         try {
-          return await streamGeneration(ctx, maxTokens, tokens.length, async (hooks) => {
+          return await streamGeneration(ctx, { model, prompt: tokens, maxTokens, stop: sampler.stop }, async (hooks) => {
             const r = await completion.generateCompletionWithMeta(tokens, {
               ...hooks,
               ...llamaSamplingOptions(sampler),
@@ -108,7 +108,7 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
               disableContextShift: true,
               ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
             });
-            return { text: r.response, stopReason: r.metadata.stopReason };
+            return { stopReason: r.metadata.stopReason };
           });
         } finally {
           completion.dispose({ disposeSequence: false });
@@ -168,14 +168,14 @@ export function generationTools(deps: GenerationToolDeps): ToolSpec[] {
       const streamed = await pool.use(ctx.signal, async (sequence) => {
         const llamaChat = new LlamaChat({ contextSequence: sequence, chatWrapper: wrapper, autoDisposeSequence: false });
         try {
-          return await streamGeneration(ctx, maxTokens, prompt.length, async (hooks) => {
+          return await streamGeneration(ctx, { model: loaded.model, prompt, maxTokens, stop: sampler.stop }, async (hooks) => {
             const r = await llamaChat.generateResponse(history, {
               ...hooks,
               ...llamaSamplingOptions(sampler),
               maxTokens,
               ...(constraint.grammar ? { grammar: constraint.grammar } : {}),
             });
-            return { text: r.response, stopReason: r.metadata.stopReason };
+            return { stopReason: r.metadata.stopReason };
           });
         } finally {
           llamaChat.dispose({ disposeSequence: false });

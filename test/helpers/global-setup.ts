@@ -13,6 +13,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     modelPath: string;
     plainModelPath: string;
+    /** The same design on a SentencePiece (llama-style) vocabulary. */
+    spmModelPath: string;
     fixturesDir: string;
     /** A real searx on 127.0.0.1, its engines pointed at the fixture web. */
     searxUrl: string;
@@ -26,6 +28,7 @@ export default async function setup(project: TestProject) {
   project.provide("fixturesDir", dir);
   project.provide("modelPath", writeTinyModel(join(dir, "tiny.gguf")));
   project.provide("plainModelPath", writeTinyModel(join(dir, "tiny-plain.gguf"), { chatTemplate: false, name: "lam-tiny-plain" }));
+  project.provide("spmModelPath", writeTinyModel(join(dir, "tiny-spm.gguf"), { vocabulary: "spm", name: "lam-tiny-spm" }));
   const searx = await startSearx(join(dir, "searx"));
   project.provide("searxUrl", searx.url);
   project.provide("webUrl", searx.web.url);

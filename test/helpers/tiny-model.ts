@@ -15,6 +15,12 @@
  *   " la" -> " la" -> ... (never ends: runs to max_tokens)
  *   " pick" and every colour -> uniform over 8 colours (sampling spreads: seeds matter)
  *   anything else -> EOS; if EOS is not allowed (a grammar), '"' then '}' then digits are preferred.
+ *
+ * With `vocabulary: "spm"` the same design runs on a SentencePiece vocabulary (tokenizer.ggml.model "llama",
+ * "▁" for spaces, <0xNN> byte fallback, scores, add_space_prefix), whose first generated token carries the leading
+ * space that detokenizing it alone would drop:
+ *   " Once" -> " upon" -> " a" -> " time" -> "," -> " there" -> " lived" -> "." -> </s> (EOS)
+ *   "\n" -> " Once"   (so a plain-format chat answer is " Once upon a time, there lived.")
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -63,17 +69,76 @@ export function byteToUnicode(): string[] {
 }
 
 export interface TinyVocabulary {
-  /** GGUF token texts (byte-level: " world" is stored as "Ġworld"). */
+  kind: "bpe" | "spm";
+  /** GGUF token texts (byte-level: " world" is stored as "Ġworld"; SentencePiece: "▁world"). */
   tokens: string[];
-  /** GGUF token types: 1 normal, 3 control. */
+  /** GGUF token types: 1 normal, 2 unknown, 3 control, 6 byte. */
   types: number[];
+  /** BPE merges (byte-level only). */
   merges: string[];
+  /** SentencePiece scores: a longer piece scores higher, so merges build whole words. */
+  scores: number[];
   /** The exact text of every token, in id order. */
   pieces: Buffer[];
   idOf(text: string): number;
+  bos: number;
+  eos: number;
 }
 
-export function buildVocabulary(): TinyVocabulary {
+/** The SentencePiece model's words (and what its designed chains use). */
+export const SPM_WORDS = [" Once", " upon", " a", " time", ",", " there", " lived", ".", " Hello", " world", "!"];
+export const SPM_SPECIAL = ["<unk>", "<s>", "</s>"] as const;
+
+export function buildVocabulary(kind: "bpe" | "spm" = "bpe"): TinyVocabulary {
+  return kind === "spm" ? buildSpmVocabulary() : buildBpeVocabulary();
+}
+
+function buildSpmVocabulary(): TinyVocabulary {
+  const tokens: string[] = [...SPM_SPECIAL];
+  const types: number[] = [2, 3, 3];
+  const scores: number[] = [0, 0, 0];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(6);
+    scores.push(0);
+  }
+  const known = new Set(tokens);
+  const add = (piece: string) => {
+    if (known.has(piece)) return;
+    known.add(piece);
+    tokens.push(piece);
+    types.push(1);
+    scores.push([...piece].length);
+  };
+  for (const word of SPM_WORDS) {
+    const chars = [...word.replace(/ /g, "\u2581")];
+    for (const c of chars) add(c);
+    for (let n = 2; n <= chars.length; n++) add(chars.slice(0, n).join(""));
+  }
+  const pieces = tokens.map((t, id) =>
+    types[id] === 6 ? Buffer.from([parseInt(t.slice(3, 5), 16)]) : Buffer.from(types[id] === 1 ? t.replace(/\u2581/g, " ") : t, "utf8"),
+  );
+  const index = new Map(tokens.map((t, id) => [t, id]));
+  return {
+    kind: "spm",
+    tokens,
+    types,
+    merges: [],
+    scores,
+    pieces,
+    bos: 1,
+    eos: 2,
+    idOf(text: string) {
+      const id = index.get(text.replace(/ /g, "\u2581"));
+      if (id !== undefined) return id;
+      const bytes = Buffer.from(text, "utf8");
+      if (bytes.length === 1) return 3 + bytes[0]!;
+      throw new Error(`no single token for ${JSON.stringify(text)}`);
+    },
+  };
+}
+
+function buildBpeVocabulary(): TinyVocabulary {
   const b2u = byteToUnicode();
   const encode = (text: string) => [...Buffer.from(text, "utf8")].map((b) => b2u[b]!).join("");
   const tokens: string[] = [...SPECIAL_TOKENS];
@@ -104,10 +169,14 @@ export function buildVocabulary(): TinyVocabulary {
   }
   const index = new Map(pieces.map((p, id) => [p.toString("latin1"), id]));
   return {
+    kind: "bpe",
     tokens,
     types,
     merges,
+    scores: [],
     pieces,
+    bos: BOS_ID,
+    eos: EOS_ID,
     idOf(text: string) {
       const id = index.get(Buffer.from(text, "utf8").toString("latin1"));
       if (id === undefined) throw new Error(`no single token for ${JSON.stringify(text)}`);
@@ -116,13 +185,14 @@ export function buildVocabulary(): TinyVocabulary {
   };
 }
 
-/** Successor design: token text -> the text of the token that follows it (greedy). */
-export function designedChains(): Array<[string, string]> {
+/** Successor design: token text -> the text of the token that follows it (greedy). "<eos>" is the EOS token. */
+export function designedChains(kind: "bpe" | "spm" = "bpe"): Array<[string, string]> {
   const chain = (words: string[]): Array<[string, string]> =>
     words.slice(0, -1).map((w, i) => [w, words[i + 1]!] as [string, string]);
+  if (kind === "spm") return [...chain([" Once", " upon", " a", " time", ",", " there", " lived", ".", "<eos>"]), ["\n", " Once"]];
   return [
-    ...chain(["Hello", " world", "!", "<|im_end|>"]),
-    ...chain([...NUMBER_WORDS, ".", "<|im_end|>"]),
+    ...chain(["Hello", " world", "!", "<eos>"]),
+    ...chain([...NUMBER_WORDS, ".", "<eos>"]),
     ["\n", "Hello"],
     [" la", " la"],
   ];
@@ -134,7 +204,8 @@ type KvValue =
   | { type: "bool"; value: boolean }
   | { type: "str"; value: string }
   | { type: "strs"; value: string[] }
-  | { type: "i32s"; value: number[] };
+  | { type: "i32s"; value: number[] }
+  | { type: "f32s"; value: number[] };
 
 export interface TinyModelOptions {
   /** Leave out tokenizer.chat_template (for the plain-format fallback). Default: included. */
@@ -145,6 +216,8 @@ export interface TinyModelOptions {
   truncateAt?: number;
   /** general.name */
   name?: string;
+  /** The tokenizer: byte-level BPE (default, GPT-2 style) or SentencePiece (llama style). */
+  vocabulary?: "bpe" | "spm";
   /** Width, depth and feed-forward size: the defaults make a ~350 KB model; benchmarks use a bigger one. */
   embeddingSize?: number;
   blocks?: number;
@@ -228,6 +301,12 @@ function writeKv(w: Writer, key: string, v: KvValue) {
       w.u64(v.value.length);
       for (const n of v.value) w.i32(n);
       break;
+    case "f32s":
+      w.u32(GGUF_TYPE.array);
+      w.u32(GGUF_TYPE.f32);
+      w.u64(v.value.length);
+      for (const n of v.value) w.f32(n);
+      break;
   }
 }
 
@@ -238,7 +317,8 @@ interface Tensor {
 }
 
 export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
-  const vocab = buildVocabulary();
+  const kind = options.vocabulary ?? "bpe";
+  const vocab = buildVocabulary(kind);
   const nVocab = vocab.tokens.length;
   const E = options.embeddingSize ?? EMBEDDING_SIZE;
   const FF = options.feedForward ?? FEED_FORWARD;
@@ -246,12 +326,13 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
 
   // Slots: 0 = default, 1 = colours, then one per designed token.
   const slotOf = new Map<number, number>();
-  const colourIds = COLOURS.map((c) => vocab.idOf(c));
-  for (const id of [...colourIds, vocab.idOf(" pick")]) slotOf.set(id, 1);
+  const colourIds = kind === "bpe" ? COLOURS.map((c) => vocab.idOf(c)) : [];
+  if (kind === "bpe") for (const id of [...colourIds, vocab.idOf(" pick")]) slotOf.set(id, 1);
   let nextSlot = 2;
-  const chains = designedChains();
+  const chains = designedChains(kind);
+  const idOf = (text: string) => (text === "<eos>" ? vocab.eos : vocab.idOf(text));
   for (const [from] of chains) {
-    const id = from === "<|im_end|>" ? EOS_ID : vocab.idOf(from);
+    const id = idOf(from);
     if (!slotOf.has(id)) slotOf.set(id, nextSlot++);
   }
   if (nextSlot > SIGNATURE_FROM) throw new Error("too many designed tokens for the embedding size");
@@ -268,17 +349,13 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     output[tokenId * E + slot] = value;
   };
   // Default slot: EOS first; when a grammar forbids EOS, close strings and objects, then digits.
-  set(EOS_ID, 0, 2.0);
+  set(vocab.eos, 0, 2.0);
   set(vocab.idOf('"'), 0, 1.2);
   set(vocab.idOf("}"), 0, 0.9);
   set(vocab.idOf("]"), 0, 0.85);
   set(vocab.idOf("1"), 0, 0.8);
   for (const colour of colourIds) set(colour, 1, 2.0);
-  for (const [from, to] of chains) {
-    const fromId = from === "<|im_end|>" ? EOS_ID : vocab.idOf(from);
-    const toId = to === "<|im_end|>" ? EOS_ID : vocab.idOf(to);
-    set(toId, slotOf.get(fromId)!, 2.0);
-  }
+  for (const [from, to] of chains) set(idOf(to), slotOf.get(idOf(from))!, 2.0);
 
   const ones = (n: number) => new Float32Array(n).fill(1);
   const zeros = (n: number) => new Float32Array(n);
@@ -314,17 +391,32 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     ["llama.attention.head_count_kv", { type: "u32", value: HEADS }],
     ["llama.rope.dimension_count", { type: "u32", value: E / HEADS }],
     ["llama.attention.layer_norm_rms_epsilon", { type: "f32", value: 1e-5 }],
-    ["tokenizer.ggml.model", { type: "str", value: "gpt2" }],
-    ["tokenizer.ggml.pre", { type: "str", value: "gpt-2" }],
-    ["tokenizer.ggml.tokens", { type: "strs", value: vocab.tokens }],
-    ["tokenizer.ggml.token_type", { type: "i32s", value: vocab.types }],
-    ["tokenizer.ggml.merges", { type: "strs", value: vocab.merges }],
-    ["tokenizer.ggml.bos_token_id", { type: "u32", value: BOS_ID }],
-    ["tokenizer.ggml.eos_token_id", { type: "u32", value: EOS_ID }],
-    ["tokenizer.ggml.padding_token_id", { type: "u32", value: 0 }],
-    ["tokenizer.ggml.add_bos_token", { type: "bool", value: false }],
+    ...((kind === "bpe"
+      ? [
+          ["tokenizer.ggml.model", { type: "str", value: "gpt2" }],
+          ["tokenizer.ggml.pre", { type: "str", value: "gpt-2" }],
+          ["tokenizer.ggml.tokens", { type: "strs", value: vocab.tokens }],
+          ["tokenizer.ggml.token_type", { type: "i32s", value: vocab.types }],
+          ["tokenizer.ggml.merges", { type: "strs", value: vocab.merges }],
+          ["tokenizer.ggml.bos_token_id", { type: "u32", value: BOS_ID }],
+          ["tokenizer.ggml.eos_token_id", { type: "u32", value: EOS_ID }],
+          ["tokenizer.ggml.padding_token_id", { type: "u32", value: 0 }],
+          ["tokenizer.ggml.add_bos_token", { type: "bool", value: false }],
+        ]
+      : [
+          ["tokenizer.ggml.model", { type: "str", value: "llama" }],
+          ["tokenizer.ggml.pre", { type: "str", value: "default" }],
+          ["tokenizer.ggml.tokens", { type: "strs", value: vocab.tokens }],
+          ["tokenizer.ggml.scores", { type: "f32s", value: vocab.scores }],
+          ["tokenizer.ggml.token_type", { type: "i32s", value: vocab.types }],
+          ["tokenizer.ggml.bos_token_id", { type: "u32", value: vocab.bos }],
+          ["tokenizer.ggml.eos_token_id", { type: "u32", value: vocab.eos }],
+          ["tokenizer.ggml.unknown_token_id", { type: "u32", value: 0 }],
+          ["tokenizer.ggml.add_bos_token", { type: "bool", value: true }],
+          ["tokenizer.ggml.add_space_prefix", { type: "bool", value: true }],
+        ]) as Array<[string, KvValue]>),
   ];
-  if (options.chatTemplate !== false) kv.push(["tokenizer.chat_template", { type: "str", value: CHATML_TEMPLATE }]);
+  if (options.chatTemplate !== false && kind === "bpe") kv.push(["tokenizer.chat_template", { type: "str", value: CHATML_TEMPLATE }]);
   const omit = new Set(options.omitKeys ?? []);
   const kept = kv.filter(([key]) => !omit.has(key));
 

@@ -183,6 +183,64 @@ describe("generate: exact outputs from the designed model", () => {
   });
 });
 
+describe("the first generated token keeps its leading space (prompt + text == the detokenized whole)", () => {
+  const SPM_STORY = " time, there lived.";
+
+  test("SentencePiece: generate, max_tokens and stop sequences", async () => {
+    await using h = await connect({ model: inject("spmModelPath") });
+    const out = await h.ok<Generated>("generate", { prompt: "Once upon a", temperature: 0 });
+    expect(out.text).toBe(SPM_STORY);
+    expect(`Once upon a${out.text}`).toBe("Once upon a time, there lived.");
+    expect(out.finish_reason).toBe("stop");
+    const one = await h.ok<Generated>("generate", { prompt: "Once upon a", temperature: 0, max_tokens: 1 });
+    expect([one.text, one.finish_reason]).toEqual([" time", "length"]);
+    // Stop strings at a token boundary, inside a token, and right at the start of the text.
+    const cases: Array<[string, string]> = [
+      [",", " time"],
+      ["there", " time, "],
+      ["lived", " time, there "],
+      [" time", ""],
+      ["ime", " t"],
+    ];
+    for (const [stop, text] of cases) {
+      const cut = await h.ok<Generated>("generate", { prompt: "Once upon a", temperature: 0, stop: [stop] });
+      expect([stop, cut.text, cut.finish_reason]).toEqual([stop, text, "stop_sequence"]);
+    }
+    // The same text whatever the prompt's last word: the rule holds at every position of the chain.
+    const later = await h.ok<Generated>("generate", { prompt: "Once upon a time, there", temperature: 0 });
+    expect(later.text).toBe(" lived.");
+  });
+
+  test("SentencePiece: the progress text carries the space too", async () => {
+    await using h = await connect({ model: inject("spmModelPath") });
+    const messages: string[] = [];
+    const result = await h.client.callTool(
+      { name: "generate", arguments: { prompt: "Once upon a", temperature: 0 } },
+      undefined,
+      { onprogress: (p) => void (p.message && messages.push(p.message)) },
+    );
+    expect((result.structuredContent as unknown as Generated).text).toBe(SPM_STORY);
+    const texts = messages.filter((m) => /^\d+ tokens: /.test(m)).map((m) => m.replace(/^\d+ tokens: /, ""));
+    for (const t of texts) expect(SPM_STORY.startsWith(t)).toBe(true);
+  });
+
+  test("SentencePiece: chat in the plain format answers with the space its first token carries", async () => {
+    await using h = await connect({ model: inject("spmModelPath") });
+    const out = await h.ok<Generated>("chat", { messages: [{ role: "user", content: "Tell a story" }], temperature: 0, echo_prompt: true });
+    expect(out.text).toBe(" Once upon a time, there lived.");
+    expect(out.prompt!.endsWith("### Assistant\n")).toBe(true);
+    const cut = await h.ok<Generated>("chat", { messages: [{ role: "user", content: "Tell a story" }], temperature: 0, stop: [" a"] });
+    expect([cut.text, cut.finish_reason]).toEqual([" Once upon", "stop_sequence"]);
+  });
+
+  test("byte-level BPE: unchanged, the space is a byte of the token", async () => {
+    await using h = await connect({}, { services });
+    expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 })).text).toBe(" world!");
+    expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0, stop: ["orl"] })).text).toBe(" w");
+    expect((await h.ok<Generated>("generate", { prompt: " one", temperature: 0, max_tokens: 2 })).text).toBe(" two three");
+  });
+});
+
 describe("chat", () => {
   test("applies the model's ChatML template; the prompt's tokens match the tokenizer tools", async () => {
     await using h = await connect({}, { services });
