@@ -382,9 +382,10 @@ function toHistory(messages: Array<{ role: "system" | "user" | "assistant"; cont
 async function embedAll(engine: ModelEngine, texts: string[], ctx: ToolContext): Promise<{ vectors: number[][]; model: string }> {
   return engine.withEmbedding(
     async (context, loaded) => {
-      const limit = engine.contextSizeFor(loaded);
+      // The input length counts the BOS/EOS the embedding context adds; the context must hold one more.
+      const limit = engine.contextSizeFor(loaded) - 1;
       texts.forEach((text, index) => {
-        const n = loaded.model.tokenize(text).length;
+        const n = context.calculateInputLength(text);
         if (n > limit) {
           throw new ToolError(`Text ${index} is ${n} tokens; the embedding context holds ${limit}.`, {
             hint: "Split long texts into passages before embedding them.",

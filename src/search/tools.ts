@@ -13,7 +13,7 @@ import type { Telemetry } from "../telemetry.js";
 import { dot, unit } from "../vector.js";
 import type { Document } from "./extract.js";
 import { characterPager, CHARS_PER_TOKEN, tokenPager, type Pager } from "./paging.js";
-import { block, bm25, splitPassages, type Passage } from "./passages.js";
+import { bm25, sourceBlock, splitPassages, type Passage } from "./passages.js";
 import type { SearchRuntime } from "./runtime.js";
 import type { SearchParams, SearchResponse } from "./searxng.js";
 
@@ -219,8 +219,9 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
     title: "Search and pack context",
     description:
       "Searches, reads the top result pages in parallel, and returns the passages most relevant to the query packed " +
-      "within max_tokens, each numbered with its source title and URL, ready to cite as [n]. Relevance uses embeddings " +
-      "when the embedding model is loaded, BM25 otherwise (the result says which).",
+      "within max_tokens, grouped by source: each source is numbered [n] with its title and URL, ready to cite. " +
+      "Relevance uses embeddings when the embedding model is loaded, BM25 otherwise (the result says which); passages " +
+      "that share nothing with the query are left out. Pages that could not be read are named, with why and the fix.",
     input: z.strictObject({
       query: z.string().min(1).max(1000),
       max_tokens: z.number().int().min(64).max(32_000).describe("Token budget of the whole packed context"),
@@ -235,11 +236,27 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
       max_tokens: z.number().int(),
       used_tokens: z.number().int(),
       passages: z.array(
-        z.object({ n: z.number().int(), url: z.string(), title: z.string(), text: z.string(), score: z.number(), from: z.enum(["page", "snippet"]) }),
+        z.object({
+          n: z.number().int().describe("The citation number of its source (passages of one source share it)"),
+          url: z.string(),
+          title: z.string(),
+          text: z.string(),
+          score: z.number(),
+          from: z.enum(["page", "snippet"]),
+        }),
       ),
-      sources: z.array(z.object({ url: z.string(), title: z.string(), status: z.enum(["read", "snippet", "failed"]), reason: z.string().optional() })),
+      sources: z.array(
+        z.object({
+          url: z.string(),
+          title: z.string(),
+          status: z.enum(["read", "snippet", "failed"]),
+          reason: z.string().optional(),
+          n: z.number().int().optional().describe("Its citation number, when a passage of it was packed"),
+        }),
+      ),
+      notes: z.array(z.string()).describe("What the context lacks and why: pages not read (with the fix), no matching passage"),
       instance: z.string(),
-      text: z.string().describe("The packed context, passages numbered [n] with their sources"),
+      text: z.string().describe("The packed context: notes, then each source [n] with its passages"),
     }),
     annotations: SEARCHES,
     async run(args, ctx) {
@@ -250,18 +267,23 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
       const toRead = found.results.slice(0, args.max_pages);
       const reads = await Promise.allSettled(toRead.map((r) => readDocument(r.url, ctx.signal)));
       const passages: Passage[] = [];
-      const sources: Array<{ url: string; title: string; status: "read" | "snippet" | "failed"; reason?: string }> = [];
+      const sources: Source[] = [];
+      const failures: Array<{ url: string; reason: string; hint: string | undefined }> = [];
       reads.forEach((r, i) => {
         const result = toRead[i]!;
         if (r.status === "fulfilled") {
-          for (const text of splitPassages(r.value.doc.markdown)) passages.push({ url: result.url, title: r.value.doc.title || result.title, text, from: "page" });
-          sources.push({ url: result.url, title: r.value.doc.title || result.title, status: "read" });
+          const title = r.value.doc.title || result.title;
+          for (const text of splitPassages(r.value.doc.markdown)) passages.push({ url: result.url, title, text, from: "page" });
+          sources.push({ url: result.url, title, status: "read" });
         } else {
-          sources.push({ url: result.url, title: result.title, status: "failed", reason: messageOf(r.reason).split("\n")[0]! });
+          const reason = messageOf(r.reason).split("\n")[0]!;
+          failures.push({ url: result.url, reason, hint: r.reason instanceof ToolError ? r.reason.hint : undefined });
+          sources.push({ url: result.url, title: result.title, status: "failed", reason });
         }
       });
+      // The engines' snippets stand in for the pages that were not read in full.
       for (const result of found.results) {
-        if (!result.snippet.trim()) continue;
+        if (!result.snippet.trim() || sources.some((s) => s.url === result.url && s.status === "read")) continue;
         passages.push({ url: result.url, title: result.title, text: result.snippet.trim(), from: "snippet" });
         if (!sources.some((s) => s.url === result.url)) sources.push({ url: result.url, title: result.title, status: "snippet" });
       }
@@ -270,33 +292,35 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
       const { scores, relevance } = await score(args.query, passages, ctx);
       const { loaded } = await tokenizer(ctx);
       const count = (text: string) => (loaded ? loaded.model.tokenize(text, false).length : Math.ceil(text.length / CHARS_PER_TOKEN));
-      const header = `Context for: ${args.query}\n\n`;
-      const order = passages.map((p, i) => ({ p, s: scores[i]! })).sort((a, b) => b.s - a.s);
-      let chosen: Array<{ p: Passage; s: number }> = [];
-      let used = count(header);
-      const seen = new Set<string>();
-      for (const item of order) {
-        if (seen.has(item.p.text)) continue;
-        const cost = count(block(chosen.length + 1, item.p)) + 2;
-        if (used + cost > args.max_tokens) continue;
-        chosen.push(item);
-        seen.add(item.p.text);
-        used += cost;
-      }
+      // Nothing that shares nothing with the query is packed.
+      const ranked = passages
+        .map((p, i) => ({ p, s: scores[i]! }))
+        .filter(({ s }) => s > 0)
+        .sort((a, b) => b.s - a.s);
+      const notes = contextNotes(failures, toRead.length, passages.length, ranked.length);
+      // The notes come first and count against the budget; a budget too small for all of them keeps the first and
+      // the fix, then the first alone.
+      const headerOf = (shown: string[]) => `Context for: ${args.query}\n\n${shown.length > 0 ? `${shown.join("\n")}\n\n` : ""}`;
+      const fits = (shown: string[]) => count(headerOf(shown)) <= args.max_tokens;
+      const shortest = [notes, notes.filter((n) => !n.startsWith("- ")), notes.slice(0, 1), []].find(fits) ?? [];
+      const header = headerOf(shortest);
+      let chosen = pack(ranked, args.max_tokens - count(header), count);
       // The pieces were counted apart; count the whole and drop the weakest until it fits exactly.
       let text = assemble(header, chosen);
       while (chosen.length > 0 && count(text) > args.max_tokens) {
         chosen = chosen.slice(0, -1);
         text = assemble(header, chosen);
       }
+      const numbers = citationNumbers(chosen);
       const structured = {
         query: args.query,
         relevance,
         unit: loaded ? ("tokens" as const) : ("characters/4" as const),
         max_tokens: args.max_tokens,
         used_tokens: count(text),
-        passages: chosen.map(({ p, s }, i) => ({ n: i + 1, url: p.url, title: p.title, text: p.text, score: Math.round(s * 1e4) / 1e4, from: p.from })),
-        sources,
+        passages: chosen.map(({ p, s }) => ({ n: numbers.get(p.url)!, url: p.url, title: p.title, text: p.text, score: Math.round(s * 1e4) / 1e4, from: p.from })),
+        sources: sources.map((src) => (numbers.has(src.url) ? { ...src, n: numbers.get(src.url)! } : src)),
+        notes,
         instance: found.instance,
         text,
       };
@@ -305,18 +329,24 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
   });
 
   async function score(query: string, passages: Passage[], ctx: ToolContext): Promise<{ scores: number[]; relevance: string }> {
-    const texts = passages.map((p) => `${p.title}\n${p.text}`);
     if (deps.embeddingEngine.state === "full" && passages.length > 0) {
       try {
-        const vectors = await deps.embeddingEngine.withEmbedding(async (context, loaded) => {
-          const limit = deps.embeddingEngine.contextSizeFor(loaded);
-          const out: number[][] = [];
-          for (const t of [query, ...texts]) {
-            const clipped = loaded.model.tokenize(t).length > limit ? t.slice(0, limit * 2) : t;
-            out.push([...(await context.getEmbeddingFor(clipped)).vector]);
-          }
-          return { out, name: loaded.info.name };
-        }, undefined, ctx.signal);
+        const vectors = await deps.embeddingEngine.withEmbedding(
+          async (context, loaded) => {
+            // Cut by the model's own tokens to what the context holds (characters would overflow on dense text);
+            // the input length counts the BOS/EOS the embedding context adds.
+            const contextSize = deps.embeddingEngine.contextSizeFor(loaded);
+            const out: number[][] = [];
+            for (const text of [query, ...passages.map((p) => `${p.title}\n${p.text}`)]) {
+              const over = context.calculateInputLength(text) - (contextSize - 1);
+              const input = over > 0 ? loaded.model.tokenize(text).slice(0, -over) : text;
+              out.push([...(await context.getEmbeddingFor(input)).vector]);
+            }
+            return { out, name: loaded.info.name };
+          },
+          undefined,
+          ctx.signal,
+        );
         const [q, ...rest] = vectors.out.map(unit);
         return { scores: rest.map((v) => dot(q!, v)), relevance: `embeddings (${vectors.name}), cosine similarity` };
       } catch (error) {
@@ -324,14 +354,67 @@ export function searchTools(deps: SearchToolDeps): ToolSpec[] {
         ctx.log.warn("embedding relevance failed; using BM25", { error: messageOf(error) });
       }
     }
-    return { scores: bm25(query, texts), relevance: "lexical (BM25)" };
+    // The passage's own words: a page title shared by all its passages would lift the unrelated ones with the rest.
+    return { scores: bm25(query, passages.map((p) => p.text)), relevance: "lexical (BM25)" };
   }
 
   return [webSearch, readUrl, searchContext];
 }
 
-function assemble(header: string, chosen: Array<{ p: Passage }>): string {
-  return header + chosen.map(({ p }, i) => block(i + 1, p)).join("\n\n");
+interface Source {
+  url: string;
+  title: string;
+  status: "read" | "snippet" | "failed";
+  reason?: string;
+}
+
+type Scored = { p: Passage; s: number };
+
+/** What the context lacks, said at its top: pages that could not be read (why, and the fix), no matching passage. */
+function contextNotes(failures: Array<{ url: string; reason: string; hint: string | undefined }>, tried: number, passages: number, matching: number): string[] {
+  const notes: string[] = [];
+  if (failures.length > 0) {
+    notes.push(`Note: ${failures.length} of ${tried} pages could not be read${failures.length === tried ? ", so what follows comes from search snippets only" : ""}:`);
+    for (const f of failures) notes.push(`- ${f.reason}`);
+    for (const hint of new Set(failures.map((f) => f.hint).filter((h): h is string => h !== undefined))) notes.push(`Fix: ${hint}`);
+  }
+  if (matching === 0) notes.push(`Note: none of the ${passages} passages found shares a word with the query; try other words.`);
+  return notes;
+}
+
+/** The best passages that fit the budget; a passage of a source not yet packed also pays for its [n] line. */
+function pack(ranked: Scored[], budget: number, count: (text: string) => number): Scored[] {
+  const chosen: Scored[] = [];
+  const headed = new Set<string>();
+  const seen = new Set<string>();
+  let used = 0;
+  for (const item of ranked) {
+    if (seen.has(item.p.text)) continue;
+    const head = headed.has(item.p.url) ? 0 : count(sourceBlock(99, item.p, [""]));
+    const cost = head + count(item.p.text) + 2;
+    if (used + cost > budget) continue;
+    chosen.push(item);
+    seen.add(item.p.text);
+    headed.add(item.p.url);
+    used += cost;
+  }
+  return chosen;
+}
+
+/** Citation numbers by source, in the order of each source's best passage. */
+function citationNumbers(chosen: Scored[]): Map<string, number> {
+  const numbers = new Map<string, number>();
+  for (const { p } of chosen) if (!numbers.has(p.url)) numbers.set(p.url, numbers.size + 1);
+  return numbers;
+}
+
+function assemble(header: string, chosen: Scored[]): string {
+  const numbers = citationNumbers(chosen);
+  const blocks = [...numbers].map(([url, n]) => {
+    const mine = chosen.filter(({ p }) => p.url === url).map(({ p }) => p);
+    return sourceBlock(n, mine[0]!, mine.map((p) => p.text));
+  });
+  return (header + blocks.join("\n\n")).trimEnd();
 }
 
 function renderSearch(r: SearchResponse & { query: string; page: number }): string {

@@ -56,6 +56,24 @@ herd of predators such as pumas.</p>
 <footer>© 2026 Camelid Weekly. <a href="/privacy">Privacy</a></footer>
 </body></html>`;
 
+/**
+ * search_context's ranking fixture: for "how much does an adult llama weigh", FACTS_ANSWER is the passage that
+ * answers; the song page repeats "much" and "llama" without saying anything about weight, and FACTS_UNRELATED shares
+ * no word with the question at all.
+ */
+export const FACTS_TITLE = "Llama facts: everything about the llama";
+export const FACTS_ANSWER = "An adult llama weighs between 130 and 200 kilograms and stands about 1.8 metres tall at the head; males are usually heavier than females.";
+export const FACTS_UNRELATED = "Camelids first appeared in North America some forty million years ago and crossed into South America during the Great American Interchange.";
+const FACTS_HTML = `<!doctype html><html><head><title>${FACTS_TITLE}</title></head><body><article><h1>${FACTS_TITLE}</h1>
+<p>The llama is a domesticated South American camelid. Llama herds graze the Altiplano, the llama has carried loads for centuries, and llama wool is prized.</p>
+<p>${FACTS_UNRELATED}</p>
+<p>${FACTS_ANSWER}</p>
+<p>Llamas live for about twenty years. A baby llama is called a cria and usually stands within an hour of its birth in the herd.</p>
+</article></body></html>`;
+const SONG_HTML = `<!doctype html><html><head><title>How much llama is too much llama?</title></head><body><article><h1>The llama song</h1>
+<p>How much llama is too much llama? Llama, llama, so much llama: the llama song goes on and on, much to the delight of every llama fan who sings along.</p>
+</article></body></html>`;
+
 /** A long page for paging tests: numbered paragraphs with accents, CJK and emoji (multi-byte characters). */
 let bomb: Buffer | undefined;
 /** 64 MB of zeros, gzipped to ~64 KB: harmless only if the reader stops at its cap. */
@@ -97,6 +115,17 @@ export function fixtureRoutes(): Record<string, Route> {
       const page = Number(url.searchParams.get("page") ?? "1");
       const base = origin(req);
       if (/nothing/i.test(q)) return json(res, { results: [] });
+      if (/dense/i.test(q)) {
+        return json(res, { results: [{ url: `${base}/pages/dense.html`, title: "Dense text", content: "Dense llama text." }] });
+      }
+      if (/weigh/i.test(q)) {
+        return json(res, {
+          results: [
+            { url: `${base}/pages/song.html`, title: "How much llama is too much llama?", content: "The llama song, as much llama as you can take." },
+            { url: `${base}/pages/facts.html`, title: FACTS_TITLE, content: "Facts and figures about the llama." },
+          ],
+        });
+      }
       const results =
         page === 1
           ? [
@@ -136,6 +165,11 @@ export function fixtureRoutes(): Record<string, Route> {
     "/engine/fail": (_req, res) => json(res, { error: "engine exploded" }, 500),
 
     "/pages/article.html": (_req, res) => html(res, ARTICLE_HTML()),
+    "/pages/facts.html": (_req, res) => html(res, FACTS_HTML),
+    // Few characters, many tokens (3-4 bytes each, one token per byte in the test model): a passage that overflows
+    // a small embedding context long before its character count would say so.
+    "/pages/dense.html": (_req, res) => html(res, `<html><head><title>Dense text</title></head><body><article><h1>Dense llama text</h1><p>${"羊駝🦙".repeat(150)}</p></article></body></html>`),
+    "/pages/song.html": (_req, res) => html(res, SONG_HTML),
     "/pages/long.html": (_req, res) => html(res, LONG_HTML()),
     "/pages/plain.txt": (_req, res) => void res.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end("Field notes.\nLlamas hum when curious.\n"),
     "/pages/data.json": (_req, res) => json(res, { animal: "llama", weight_kg: [130, 200], tags: ["andes", "wool"] }),

@@ -299,6 +299,22 @@ describe("chat", () => {
 });
 
 describe("embed and similarity", () => {
+  test("texts around the context size: embedded, or refused with the count and the limit, never an internal error", async () => {
+    await using h = await connect({ contextSize: 64 });
+    const outcomes: string[] = [];
+    for (let n = 58; n <= 68; n++) {
+      const result = await h.call("embed", { texts: ["Hello".repeat(n)] });
+      const text = result.content.map((c) => (c.type === "text" ? c.text : "")).join("");
+      expect(text).not.toMatch(/internal error/);
+      if (result.isError) expect(text).toMatch(/^Text 0 is \d+ tokens; the embedding context holds 63\./);
+      outcomes.push(result.isError ? "refused" : "ok");
+    }
+    // Both sides of the boundary were exercised.
+    expect(outcomes).toContain("ok");
+    expect(outcomes).toContain("refused");
+    expect(outcomes.lastIndexOf("ok")).toBeLessThan(outcomes.indexOf("refused"));
+  });
+
   test("normalized vectors have unit length; identical texts score 1.0, different ones less", async () => {
     await using h = await connect({}, { services });
     const out = await h.ok<{ dimensions: number; vectors: number[][]; normalized: boolean }>("embed", {

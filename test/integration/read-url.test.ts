@@ -3,7 +3,7 @@
  * loopback is refused by default) and the real searx.
  */
 import { describe, expect, inject, test } from "vitest";
-import { ARTICLE_AUTHOR, ARTICLE_TITLE, longText } from "../helpers/web-fixture.js";
+import { ARTICLE_AUTHOR, ARTICLE_TITLE, FACTS_ANSWER, FACTS_UNRELATED, longText } from "../helpers/web-fixture.js";
 import { connect } from "../helpers/harness.js";
 
 interface Read {
@@ -170,7 +170,8 @@ describe("search_context", () => {
     max_tokens: number;
     used_tokens: number;
     passages: Array<{ n: number; url: string; title: string; text: string; score: number; from: string }>;
-    sources: Array<{ url: string; title: string; status: string; reason?: string }>;
+    sources: Array<{ url: string; title: string; status: string; reason?: string; n?: number }>;
+    notes: string[];
     text: string;
   }
 
@@ -184,7 +185,8 @@ describe("search_context", () => {
     expect(ctx.used_tokens).toBe(total);
     expect(ctx.passages.length).toBeGreaterThan(0);
     for (const p of ctx.passages) {
-      expect(ctx.text).toContain(`[${p.n}] ${p.title} — ${p.url}\n${p.text}`);
+      expect(ctx.text).toContain(`[${p.n}] ${p.title} — ${p.url}\n`);
+      expect(ctx.text).toContain(p.text);
       expect(ctx.sources.map((s) => s.url)).toContain(p.url);
     }
     // The best passage is the article's section about wool and fibre.
@@ -196,14 +198,48 @@ describe("search_context", () => {
     expect(more.passages.length).toBeGreaterThan(ctx.passages.length);
   });
 
-  test("pages that cannot be read are listed as failed; their snippets still count", async () => {
+  test("pages that cannot be read are named in the text, with why and the fix; their snippets still count", async () => {
     await using h = await connect({ searxngUrl: inject("searxUrl") }); // no --fetch-allow: every page is refused
-    const ctx = await h.ok<Context>("search_context", { query: "llamas", max_tokens: 500 });
+    const ctx = await h.ok<Context>("search_context", { query: "llamas", max_tokens: 1500 });
     const failed = ctx.sources.filter((s) => s.status === "failed");
     expect(failed.length).toBe(3);
     expect(failed[0]!.reason).toMatch(/loopback address/);
     expect(ctx.passages.every((p) => p.from === "snippet")).toBe(true);
     expect(ctx.passages.length).toBeGreaterThan(0);
+    // The text a model reads says it, before the passages.
+    expect(ctx.text).toMatch(/^Context for: llamas\n\nNote: 3 of 3 pages could not be read, so what follows comes from search snippets only:\n/);
+    for (const f of failed) expect(ctx.text).toContain(`- ${f.reason}`);
+    expect(ctx.text).toMatch(/\nFix: read_url reaches only public addresses\. .*--fetch-allow \/ LAM_FETCH_ALLOW/);
+    expect(ctx.notes.length).toBeGreaterThan(3);
+    const { total } = await h.ok<{ total: number }>("count_tokens", { texts: [ctx.text] });
+    expect(total).toBeLessThanOrEqual(1500);
+    // A budget too small for every note keeps the first one and the fix, still within the budget.
+    const small = await h.ok<Context>("search_context", { query: "llamas", max_tokens: 300 });
+    expect(small.text).toMatch(/^Context for: llamas\n\nNote: 3 of 3 pages could not be read/);
+    expect((await h.ok<{ total: number }>("count_tokens", { texts: [small.text] })).total).toBeLessThanOrEqual(300);
+  });
+
+  test("the passage that answers comes first; nothing unrelated is packed; one citation number per source", async () => {
+    await using h = await connect({ ...allow, searxngUrl: inject("searxUrl") });
+    const ctx = await h.ok<Context>("search_context", { query: "how much does an adult llama weigh", max_tokens: 4000 });
+    expect(ctx.passages[0]!.text).toBe(FACTS_ANSWER);
+    expect(ctx.passages[0]!.n).toBe(1);
+    expect(ctx.passages.map((p) => p.text)).not.toContain(FACTS_UNRELATED);
+    expect(ctx.text).not.toContain(FACTS_UNRELATED);
+    for (const p of ctx.passages) expect(p.score).toBeGreaterThan(0);
+    // Passages of one source share its number; each source's [n] line appears once, numbered in order.
+    const byUrl = new Map<string, Set<number>>();
+    for (const p of ctx.passages) byUrl.set(p.url, (byUrl.get(p.url) ?? new Set()).add(p.n));
+    for (const numbers of byUrl.values()) expect(numbers.size).toBe(1);
+    const numbers = [...byUrl.values()].map((n) => [...n][0]!);
+    expect(new Set(numbers).size).toBe(byUrl.size);
+    expect([...numbers].sort()).toEqual(numbers.map((_, i) => i + 1));
+    for (const [url, n] of byUrl) {
+      const line = `[${[...n][0]!}] `;
+      expect(ctx.text.split("\n").filter((l) => l.startsWith(line) && l.endsWith(` — ${url}`))).toHaveLength(1);
+      expect(ctx.sources.find((s) => s.url === url)!.n).toBe([...n][0]);
+    }
+    expect(ctx.passages.filter((p) => p.url.endsWith("/facts.html")).length).toBeGreaterThan(1);
   });
 
   test("with the model loaded, relevance uses embeddings and says so", async () => {
@@ -211,6 +247,14 @@ describe("search_context", () => {
     await h.ok("embed", { texts: ["load the model"] });
     const ctx = await h.ok<Context>("search_context", { query: "llama wool", max_tokens: 400 });
     expect(ctx.relevance).toMatch(/^embeddings \(lam-tiny-test\)/);
+  });
+
+  test("dense text is cut by tokens for its embedding, so relevance stays on embeddings", async () => {
+    await using h = await connect({ ...allow, searxngUrl: inject("searxUrl"), contextSize: 256 });
+    await h.ok("embed", { texts: ["load the model"] });
+    const ctx = await h.ok<Context>("search_context", { query: "dense llama", max_tokens: 4000 });
+    expect(ctx.relevance).toMatch(/^embeddings \(lam-tiny-test\)/);
+    expect(ctx.sources.find((s) => s.url.endsWith("/dense.html"))!.status).toBe("read");
   });
 
   test("no results is a clear error", async () => {
