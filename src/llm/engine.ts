@@ -10,7 +10,7 @@ import { basename } from "node:path";
 import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
 import { ToolError, messageOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { llamaCpp } from "./binding.js";
+import { acquireLlama, llamaCpp } from "./binding.js";
 import { checkGguf } from "./gguf-check.js";
 import { SequencePool } from "./pool.js";
 import { parseModelSource, resolveModelPath, type DownloadProgress, type ModelSource } from "./resolve.js";
@@ -77,6 +77,7 @@ export class ModelEngine {
   private lastDownloadLog = 0;
   loadMs: number | undefined;
   private lastLoaded: LoadedModel | undefined;
+  private releaseBinding: (() => Promise<void>) | undefined;
 
   constructor(
     readonly settings: EngineSettings,
@@ -219,9 +220,10 @@ export class ModelEngine {
       const loaded = await p.catch(() => undefined);
       await loaded?.model.dispose().catch(() => undefined);
     }
-    const llama = await this.llama?.catch(() => undefined);
+    await this.llama?.catch(() => undefined);
     this.llama = undefined;
-    await llama?.dispose().catch(() => undefined);
+    await this.releaseBinding?.();
+    this.releaseBinding = undefined;
   }
 
   private retryable<T>(make: () => Promise<T>, reset: () => void): Promise<T> {
@@ -273,22 +275,16 @@ export class ModelEngine {
   private async loadBinding(): Promise<Llama> {
     const { gpu } = this.settings;
     const threads = resolveThreads(this.settings.threads);
-    const { getLlama, LlamaLogLevel, NoBinaryFoundError } = await llamaCpp();
+    const { NoBinaryFoundError } = await llamaCpp();
     try {
-      return await getLlama({
-        gpu: gpu === "false" ? false : gpu,
-        ...(threads === undefined ? {} : { maxThreads: threads }),
-        build: "never",
-        progressLogs: false,
-        logLevel: LlamaLogLevel.warn,
-        logger: (level, message) => {
-          const text = message.trim();
-          if (!text) return;
-          if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) this.log.error(`llama.cpp: ${text}`);
-          else if (level === LlamaLogLevel.warn) this.log.warn(`llama.cpp: ${text}`);
-          else this.log.debug(`llama.cpp: ${text}`);
-        },
-      });
+      const shared = await acquireLlama(
+        { gpu: gpu === "false" ? false : gpu, ...(threads === undefined ? {} : { maxThreads: threads }), build: "never", progressLogs: false },
+        // llama.cpp's warnings are about the model file ("bad special token ...", several per load): noise for a
+        // client, which hears warnings by default. They are debug records; its errors stay errors.
+        (level, text) => (level === "error" ? this.log.error(`llama.cpp: ${text}`) : this.log.debug(`llama.cpp: ${text}`)),
+      );
+      this.releaseBinding = shared.release;
+      return shared.llama;
     } catch (error) {
       if (error instanceof NoBinaryFoundError) {
         throw new ToolError("No prebuilt llama.cpp binary fits this machine, and lam-mcp does not compile one at run time.", {

@@ -142,6 +142,25 @@ describe("stdio process", () => {
     expect(p.stderr()).toMatch(/refused a message past --max-body-bytes/);
   });
 
+  test("with a separate embedding model, llama.cpp's logs of both models stay off stdout", { timeout: 30_000 }, async () => {
+    // A model whose load makes llama.cpp warn ("bad special token"): a second llama.cpp binding in the process would
+    // print those lines on stdout, into the protocol.
+    const warns = writeTinyModel(join(inject("fixturesDir"), "warns-embedding.gguf"), { u32: { "tokenizer.ggml.padding_token_id": 99999 } });
+    const p = spawnStdio([...baseArgs(warns), "--embedding-model", warns, "--log-level", "debug"]);
+    p.send(initialize);
+    await p.waitFor(1);
+    p.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "tokenize", arguments: { text: "Hello" } } });
+    p.send({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "embed", arguments: { texts: ["Hello world"] } } });
+    p.send({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "generate", arguments: { prompt: "Hello", max_tokens: 2 } } });
+    for (const id of [2, 3, 4]) await p.waitFor(id);
+    await new Promise((r) => setTimeout(r, 300));
+    p.child.stdin.end();
+    expect((await p.exit).code).toBe(0);
+    for (const line of p.stdout().split("\n").filter(Boolean)) expect(JSON.parse(line)).toMatchObject({ jsonrpc: "2.0" });
+    expect(p.stdout()).not.toMatch(/^load:/m);
+    expect(p.stderr()).toMatch(/DEBUG llama\.cpp: .*bad special token|"msg":"llama\.cpp: [^"]*bad special token/);
+  });
+
   test("SIGTERM ends the process cleanly with status 0", async () => {
     const p = spawnStdio(baseArgs(inject("modelPath")));
     p.send(initialize);

@@ -216,6 +216,8 @@ export interface TinyModelOptions {
   truncateAt?: number;
   /** general.name */
   name?: string;
+  /** u32 metadata values to set or replace ("tokenizer.ggml.padding_token_id": 99999 makes llama.cpp warn). */
+  u32?: Record<string, number>;
   /** The tokenizer: byte-level BPE (default, GPT-2 style) or SentencePiece (llama style). */
   vocabulary?: "bpe" | "spm";
   /** Width, depth and feed-forward size: the defaults make a ~350 KB model; benchmarks use a bigger one. */
@@ -417,6 +419,11 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
         ]) as Array<[string, KvValue]>),
   ];
   if (options.chatTemplate !== false && kind === "bpe") kv.push(["tokenizer.chat_template", { type: "str", value: CHATML_TEMPLATE }]);
+  for (const [key, value] of Object.entries(options.u32 ?? {})) {
+    const at = kv.findIndex(([k]) => k === key);
+    if (at >= 0) kv[at] = [key, { type: "u32", value }];
+    else kv.push([key, { type: "u32", value }]);
+  }
   const omit = new Set(options.omitKeys ?? []);
   const kept = kv.filter(([key]) => !omit.has(key));
 

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { describe, expect, test } from "vitest";
-import { buildVocabulary } from "../helpers/tiny-model.js";
+import { describe, expect, inject, test } from "vitest";
+import { buildVocabulary, writeTinyModel } from "../helpers/tiny-model.js";
 import { silentLogger } from "../../src/log.js";
 import { createServices } from "../../src/server.js";
 import { connect, testConfig } from "../helpers/harness.js";
@@ -97,6 +97,26 @@ describe("logging capability", () => {
     await expect.poll(() => received.length).toBe(count + 1);
     expect(received.at(-1)).toMatchObject({ level: "error", data: { message: "an error" } });
   });
+});
+
+test("llama.cpp's load warnings are debug records: a client at the default level gets none of them", async () => {
+  const model = writeTinyModel(join(inject("fixturesDir"), "warns.gguf"), { u32: { "tokenizer.ggml.padding_token_id": 99999, "tokenizer.ggml.eos_token_id": 99998 } });
+  const services = createServices(testConfig({ model }), silentLogger);
+  await using quiet = await connect({}, { services });
+  await using verbose = await connect({}, { services });
+  const got = { quiet: [] as Array<{ level: string; message: string }>, verbose: [] as Array<{ level: string; message: string }> };
+  for (const [name, h] of [["quiet", quiet], ["verbose", verbose]] as const) {
+    h.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got[name].push({ level: n.params.level, message: String((n.params.data as { message: string }).message) }));
+  }
+  await verbose.client.setLoggingLevel("debug");
+  await verbose.ok("tokenize", { text: "Hello" });
+  // llama.cpp did warn (the records exist, at debug) ...
+  await expect.poll(() => got.verbose.filter((r) => /llama\.cpp: .*bad special token/.test(r.message)).length).toBe(2);
+  expect(new Set(got.verbose.filter((r) => r.message.startsWith("llama.cpp")).map((r) => r.level))).toEqual(new Set(["debug"]));
+  // ... and the client at the default level (warning) heard none of it.
+  await quiet.ok("tokenize", { text: "Hello" });
+  expect(got.quiet.filter((r) => r.message.startsWith("llama.cpp"))).toEqual([]);
+  await services.close();
 });
 
 test("a session gets its own calls' log records and the server-wide ones, never another session's", async () => {
