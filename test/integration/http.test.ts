@@ -1,4 +1,5 @@
 /** The Streamable HTTP transport: /mcp sessions, /healthz, Host/Origin validation (DNS rebinding), bad requests. */
+import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { createLogger, type LogRecord } from "../../src/log.js";
@@ -113,9 +114,16 @@ describe("HTTP transport", () => {
   });
 });
 
-test("a spawned HTTP server exits 0 on SIGTERM", async () => {
-  const s = await httpServer(baseArgs(inject("modelPath")));
+test("a spawned HTTP server exits 0 on SIGTERM, having said once what it loaded", async () => {
+  const s = await httpServer([...baseArgs(inject("modelPath")), "--tools-dir", fileURLToPath(new URL("../../tools/", import.meta.url))]);
   const client = await s.client();
   expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+  expect((await client.callTool({ name: "word_count", arguments: { text: "a b" } })).isError).toBeFalsy();
+  const second = await s.client();
+  await second.listTools();
+  await new Promise((r) => setTimeout(r, 500));
   expect(await s.stop()).toBe(0);
+  const lines = s.stderr().split("\n").filter((l) => l.includes('"msg":"actions: '));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/"msg":"actions: 4 loaded from /);
 });
