@@ -45,7 +45,7 @@ export function registerResources(mcp: McpServer, services: Services): void {
     (uri) =>
       json(uri, async () => {
         const loaded = await engine.tokenizer();
-        return { loaded: loaded.vocabOnly ? "vocabulary only" : "full", load_ms: engine.loadMs ?? null, ...loaded.info };
+        return { loaded: loaded.vocabOnly ? "vocabulary only" : "full", load_ms: engine.loadMs ?? null, ...loaded.info, contextSize: engine.contextSizes() };
       }),
   );
 
@@ -87,8 +87,12 @@ export function registerResources(mcp: McpServer, services: Services): void {
   mcp.registerResource(
     "config",
     "lam://config",
-    { title: "Effective settings", description: "Every setting as the server runs with it; secrets masked.", mimeType: JSON_TYPE },
-    (uri) => json(uri, async () => describeConfig(config)),
+    {
+      title: "Effective settings",
+      description: "Every setting as the server runs with it (secrets masked), and under `applied` what the loaded model changes (the context size its training caps).",
+      mimeType: JSON_TYPE,
+    },
+    (uri) => json(uri, async () => ({ ...describeConfig(config), applied: { contextSize: engine.contextSizes() } })),
   );
 }
 

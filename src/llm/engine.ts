@@ -111,6 +111,23 @@ export class ModelEngine {
     return this.lastLoaded?.info.name ?? null;
   }
 
+  /**
+   * The context size as the setting asks and as applied, with why they differ: a model trained on a shorter
+   * context caps it. `applied` is null until a model is loaded (nothing is loaded to answer).
+   */
+  contextSizes(): { setting: number; trained: number | null; applied: number | null; note: string } {
+    const setting = this.settings.contextSize;
+    const loaded = this.lastLoaded;
+    if (!loaded) return { setting, trained: null, applied: null, note: `--context-size ${setting}, capped by the model's training context once it is loaded` };
+    const trained = loaded.info.trainContextSize || null;
+    const applied = this.contextSizeFor(loaded);
+    const note =
+      applied < setting
+        ? `${applied} tokens per sequence: --context-size ${setting} is capped by the ${trained}-token context ${loaded.info.name} was trained on`
+        : `${applied} tokens per sequence, as --context-size asks`;
+    return { setting, trained, applied, note };
+  }
+
   get state(): EngineState {
     if (this.full) return "full";
     if (this.vocab) return "vocab";

@@ -39,6 +39,25 @@ describe("resources", () => {
     expect(config.searxngUrl).toEqual(["http://***@127.0.0.1:9/"]);
     expect(config.authToken).toBe("***");
     expect(JSON.stringify(config)).not.toMatch(/hunter2|a-secret-token/);
+    expect(config.contextSize).toBe(4096);
+    expect(config.applied).toMatchObject({ contextSize: { setting: 4096, trained: 8192, applied: 4096 } });
+  });
+
+  test("where the model caps the context size, lam://config and lam://model say so, as the receipt does", async () => {
+    await using h = await connect({ contextSize: 16384 });
+    const before = text(await h.client.readResource({ uri: "lam://config" }));
+    const pending = (before.applied as { contextSize: { setting: number; applied: number | null; note: string } }).contextSize;
+    expect([pending.setting, pending.applied]).toEqual([16384, null]);
+    expect(pending.note).toMatch(/capped by the model's training context once it is loaded/);
+    const out = await h.ok<{ receipt: { context_size: number } }>("generate", { prompt: "Hello", temperature: 0 });
+    expect(out.receipt.context_size).toBe(8192);
+    const config = text(await h.client.readResource({ uri: "lam://config" }));
+    expect(config.contextSize).toBe(16384);
+    expect(config.applied).toEqual({
+      contextSize: { setting: 16384, trained: 8192, applied: 8192, note: "8192 tokens per sequence: --context-size 16384 is capped by the 8192-token context lam-tiny-test was trained on" },
+    });
+    const model = text(await h.client.readResource({ uri: "lam://model" }));
+    expect(model.contextSize).toEqual(config.applied && (config.applied as { contextSize: unknown }).contextSize);
   });
 
   test("a resource that cannot be produced is a protocol error with the reason", async () => {
