@@ -12,7 +12,8 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { request } from "undici";
 import { parseConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
-import { createServer, createServices } from "../src/server.js";
+import { createServer } from "../src/server.js";
+import { createServices } from "../src/services.js";
 import { startFixture } from "../test/helpers/http-fixture.js";
 import { fmt, median, percentile, printRows } from "./lib.js";
 

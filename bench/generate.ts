@@ -9,7 +9,8 @@ import { getLlama, LlamaCompletion, type Token } from "node-llama-cpp";
 import { parseConfig } from "../src/config.js";
 import { resolveThreads } from "../src/llm/engine.js";
 import { silentLogger } from "../src/log.js";
-import { createServer, createServices, type Services } from "../src/server.js";
+import { createServer } from "../src/server.js";
+import { createServices, type Services } from "../src/services.js";
 import { fmt, median, printRows, type Row } from "./lib.js";
 
 const PROMPT = " la".repeat(256);

@@ -10,7 +10,8 @@ import { getLlama } from "node-llama-cpp";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.js";
 import { silentLogger } from "../src/log.js";
-import { createServer, createServices } from "../src/server.js";
+import { createServer } from "../src/server.js";
+import { createServices } from "../src/services.js";
 import { fmt, median, printRows, ROOT, timeRuns, type Row } from "./lib.js";
 import { mixedText } from "./text.js";
 

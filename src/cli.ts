@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
-import { createServices, type Services } from "./server.js";
+import { createServices, type Services } from "./services.js";
 import { VERSION } from "./version.js";
 
 const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";

@@ -1,6 +1,6 @@
 /**
- * createServices(config) builds what every session shares (the model engine, the tool catalog);
- * createServer(services) builds one MCP server for one connection. Nothing loads or listens at import time.
+ * createServer(services) builds one MCP server for one connection, over the services every session shares
+ * (services.ts). Nothing loads or listens at import time.
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
@@ -10,91 +10,12 @@ import {
   McpError,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
-import { ToolCatalog } from "./catalog.js";
-import type { Config } from "./config.js";
-import { ModelEngine } from "./llm/engine.js";
-import { withLogScope, type Logger } from "./log.js";
+import { withLogScope } from "./log.js";
+import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
-import { callTool, type CallObserver, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
-import { ActionRegistry } from "./actions/registry.js";
-import { previewTool } from "./actions/tools.js";
-import { generationTools } from "./generation/tools.js";
-import type { SearchRuntime } from "./search/runtime.js";
-import { searchTools } from "./search/tools.js";
-import { statusTool } from "./status.js";
+import { callTool, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
 import { forwardLogs, registerCompletion, registerPrompts, registerResources } from "./surface.js";
-import { Telemetry } from "./telemetry.js";
-import { tokenTools } from "./tokens/tools.js";
 import { VERSION } from "./version.js";
-
-export interface Services {
-  config: Config;
-  log: Logger;
-  engine: ModelEngine;
-  embeddingEngine: ModelEngine;
-  catalog: ToolCatalog;
-  /** The search runtime (SearXNG client, page fetcher), created on first use. */
-  searchRuntime: () => Promise<SearchRuntime>;
-  actions: ActionRegistry;
-  /** Resolves once the first load of the actions is done (tools/list waits for it). */
-  ready: Promise<void>;
-  /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
-  telemetry: Telemetry;
-  observe: CallObserver;
-  close(): Promise<void>;
-}
-
-export interface ServiceOptions {
-  /** The environment actions read ${env:NAME} secrets and allow-listed variables from (cli.ts passes the process's). */
-  env?: Readonly<Record<string, string | undefined>>;
-  /** Watch the tools directory for changes (default true). */
-  watchActions?: boolean;
-}
-
-export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
-  const telemetry = new Telemetry();
-  const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
-  const engine = new ModelEngine(config, log, onLoad);
-  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
-  let search: Promise<SearchRuntime> | undefined;
-  const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
-  const actionDeps = { env: options.env ?? {}, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
-  // The registry is created below; these closures run only once a call comes in.
-  const catalog = new ToolCatalog([
-    ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
-    ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
-    ...searchTools({
-      runtime: searchRuntime,
-      engine,
-      embeddingEngine,
-      cacheTtlMs: config.searchCacheTtlMs,
-      cacheSize: config.searchCacheSize,
-      telemetry,
-    }),
-    previewTool(() => registry.loaded(), actionDeps),
-    statusTool({ engine, actions: () => registry, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
-  ]);
-  const registry: ActionRegistry = new ActionRegistry(config.toolsDir, () => catalog.builtInNames(), actionDeps, (specs) => catalog.setDynamic(specs), log);
-  if (options.watchActions !== false) registry.watch();
-  return {
-    config,
-    log,
-    engine,
-    embeddingEngine,
-    catalog,
-    searchRuntime,
-    actions: registry,
-    ready: registry.ready,
-    telemetry,
-    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
-    async close() {
-      registry.close();
-      await engine.close();
-      if (embeddingEngine !== engine) await embeddingEngine.close();
-      await (await search?.catch(() => undefined))?.close();
-    },
-  };
-}
 
 const INSTRUCTIONS =
   "lam-mcp runs a local model: its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +

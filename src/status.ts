@@ -10,7 +10,7 @@ import { VERSION } from "./version.js";
 
 export interface StatusDeps {
   engine: ModelEngine;
-  actions: () => ActionRegistry;
+  actions: Pick<ActionRegistry, "counts">;
   searchConfigured: boolean;
   started: number;
 }
@@ -36,7 +36,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       const { engine } = deps;
       const pool = await engine.poolIfReady();
       const stats = pool?.stats();
-      const { loaded, disabled } = await deps.actions().counts();
+      const { loaded, disabled } = await deps.actions.counts();
       const structured = {
         version: VERSION,
         uptime_s: Math.round((Date.now() - deps.started) / 1000),

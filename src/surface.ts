@@ -11,7 +11,7 @@ import { z } from "zod";
 import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
 import { LOG_SCOPE, type LogRecord } from "./log.js";
-import type { Services } from "./server.js";
+import type { Services } from "./services.js";
 import { tokenTableOf } from "./tokens/pieces.js";
 import { describeVocabulary } from "./tokens/tools.js";
 

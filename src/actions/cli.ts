@@ -1,13 +1,15 @@
 /**
  * `lam-mcp actions check [DIR]` and `lam-mcp actions run NAME [JSON]`: the action files from the shell, for
- * editing them and for scripts. Output goes to the given writers (stdout for results, stderr for problems).
+ * editing them and for scripts. They use the registry and the runner directly: no server, no model, no watcher.
+ * Output goes to the given writers (stdout for reports and results, stderr for usage and failures).
  */
 import { stat } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Config } from "../config.js";
 import { ToolError, messageOf } from "../errors.js";
 import { silentLogger, type Logger } from "../log.js";
-import { createServices } from "../server.js";
+import { builtInToolNames } from "../services.js";
+import { ActionRegistry } from "./registry.js";
 import { executeAction, renderOutcome, validateArgs } from "./tools.js";
 
 export interface Writers {
@@ -35,9 +37,10 @@ export async function actionsCommand(
       return 1;
     }
     // The report is this command's output (stdout); the registry's own log lines would only repeat it.
-    const services = createServices({ ...config, toolsDir: dir }, silentLogger, { env, watchActions: false });
+    const registry = new ActionRegistry({ dir, deps: { env, allowUnconfirmed: config.allowUnconfirmed, log: silentLogger }, log: silentLogger });
     try {
-      const { actions } = await services.actions.describe();
+      await registry.start({ reserved: builtInToolNames(config, silentLogger), watch: false });
+      const { actions } = await registry.describe();
       if (actions.length === 0) {
         io.out(`no action files (.json, .yaml, .yml) in ${dir}\n`);
         return 0;
@@ -54,7 +57,7 @@ export async function actionsCommand(
       io.out(`${actions.length - bad} of ${actions.length} action files are valid\n`);
       return bad > 0 ? 1 : 0;
     } finally {
-      await services.close();
+      registry.close();
     }
   }
   if (verb === "run") {
@@ -67,12 +70,14 @@ export async function actionsCommand(
       io.err(`lam-mcp: the arguments are not valid JSON: ${messageOf(error)}\n`);
       return 2;
     }
-    const services = createServices(config, log, { env, watchActions: false });
+    const deps = { env, allowUnconfirmed: config.allowUnconfirmed, log };
+    const registry = new ActionRegistry({ dir: config.toolsDir, deps, log });
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once("SIGINT", stop);
     try {
-      const actions = await services.actions.loaded();
+      await registry.start({ reserved: builtInToolNames(config, log), watch: false });
+      const actions = await registry.loaded();
       const loaded = actions.find((a) => a.action.name === name);
       if (!loaded) {
         io.err(`lam-mcp: no action named ${name} in ${config.toolsDir} (actions: ${actions.map((a) => a.action.name).join(", ") || "none"})\n`);
@@ -83,7 +88,7 @@ export async function actionsCommand(
         io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
         return 1;
       }
-      const outcome = await executeAction(loaded, checked.value, { env, allowUnconfirmed: config.allowUnconfirmed, log }, { signal: controller.signal, elicit: undefined });
+      const outcome = await executeAction(loaded, checked.value, deps, { signal: controller.signal, elicit: undefined });
       io.out(`${JSON.stringify(renderOutcome(name, outcome).structured, null, 2)}\n`);
       return 0;
     } catch (error) {
@@ -94,7 +99,7 @@ export async function actionsCommand(
       throw error;
     } finally {
       process.off("SIGINT", stop);
-      await services.close();
+      registry.close();
     }
   }
   return usage(io);

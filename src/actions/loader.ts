@@ -212,7 +212,7 @@ function checkAction(raw: unknown): { input?: z.ZodType; problems: Problem[] } {
 }
 
 /** Loads every action file of a directory (not recursive). A missing directory is no actions. */
-export async function loadActionsDir(dir: string, reserved: Set<string>): Promise<{ actions: LoadedAction[]; statuses: ActionStatus[] }> {
+export async function loadActionsDir(dir: string, reserved: ReadonlySet<string>): Promise<{ actions: LoadedAction[]; statuses: ActionStatus[] }> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => ACTION_EXTENSIONS.has(extname(n)) && !n.startsWith(".")).sort();

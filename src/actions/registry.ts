@@ -1,7 +1,8 @@
 /**
- * The user's actions, live: the tools directory is loaded at start and watched; adding, changing or removing a
- * file reloads it, and the catalog (hence every session's tools/list, with notifications/tools/list_changed)
- * follows. Why each file was disabled goes to the log and to the lam://actions resource.
+ * The user's actions, live: the tools directory is loaded and watched; adding, changing or removing a file reloads
+ * it, and whoever subscribed with onChange (the catalog, hence every session's tools/list with
+ * notifications/tools/list_changed) gets the new tools. Why each file was disabled goes to the log and to the
+ * lam://actions resource.
  */
 import { watch, type FSWatcher } from "node:fs";
 import type { Logger } from "../log.js";
@@ -9,30 +10,63 @@ import type { ToolSpec } from "../tool.js";
 import { loadActionsDir, type ActionStatus, type LoadedAction } from "./loader.js";
 import { actionTool, type ActionDeps } from "./tools.js";
 
+export interface ActionRegistryOptions {
+  /** The tools directory (absolute). */
+  dir: string;
+  /** What running an action needs (environment, confirmation policy, log, telemetry). */
+  deps: ActionDeps;
+  log: Logger;
+}
+
 export class ActionRegistry {
+  readonly dir: string;
   private actions: LoadedAction[] = [];
   private statuses: ActionStatus[] = [];
   /** Tool specs by file, reused while the file's action is unchanged (so an unchanged list is not "changed"). */
   private specs = new Map<string, { signature: string; spec: ToolSpec }>();
+  private readonly listeners = new Set<(tools: ToolSpec[]) => void>();
   private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
-  private loading: Promise<void> = Promise.resolve();
+  private loading: Promise<void> | undefined;
   private lastReport = "";
-  readonly ready: Promise<void>;
+  private started: Promise<void> | undefined;
+  private reserved: ReadonlySet<string> = new Set();
 
-  constructor(
-    readonly dir: string,
-    private readonly reserved: () => Set<string>,
-    private readonly deps: ActionDeps,
-    private readonly onTools: (specs: ToolSpec[]) => void,
-    private readonly log: Logger,
-  ) {
-    this.ready = this.reload();
+  constructor(private readonly options: ActionRegistryOptions) {
+    this.dir = options.dir;
+  }
+
+  /**
+   * Loads the directory the first time (and, with watch, follows it from then on); `reserved` are the names an
+   * action may not take (the built-in tools'). Resolves once the first load is done; a second call returns the same
+   * promise.
+   */
+  start({ reserved, watch: watching = true }: { reserved?: ReadonlySet<string>; watch?: boolean } = {}): Promise<void> {
+    if (reserved && !this.started) this.reserved = reserved;
+    this.started ??= this.reload();
+    if (watching && !this.watcher && !this.poll) this.watch();
+    return this.started;
+  }
+
+  /** Resolves once the first load is done (starting it, without watching, if nobody has). */
+  get ready(): Promise<void> {
+    return this.started ?? this.start({ watch: false });
+  }
+
+  /** Calls the listener with the action tools after every load that changed them. Returns the unsubscribe function. */
+  onChange(listener: (tools: ToolSpec[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The action tools as last loaded. */
+  tools(): ToolSpec[] {
+    return [...this.specs.values()].map((s) => s.spec);
   }
 
   /** Starts watching the directory (or, while it does not exist, checking for it every 2 s). */
-  watch(): void {
+  private watch(): void {
     try {
       this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
       this.watcher.on("error", () => {
@@ -69,23 +103,25 @@ export class ActionRegistry {
 
   /** Loads the directory again; reloads never overlap. */
   reload(): Promise<void> {
-    this.loading = this.loading.then(() => this.load()).catch((error: unknown) => this.log.error("loading actions failed", { error }));
+    const previous = this.loading ?? Promise.resolve();
+    this.loading = previous.then(() => this.load()).catch((error: unknown) => this.options.log.error("loading actions failed", { error }));
     return this.loading;
   }
 
   private async load(): Promise<void> {
-    const { actions, statuses } = await loadActionsDir(this.dir, this.reserved());
+    const { actions, statuses } = await loadActionsDir(this.dir, this.reserved);
     const specs = new Map<string, { signature: string; spec: ToolSpec }>();
     for (const loaded of actions) {
       const signature = JSON.stringify(loaded.action);
       const previous = this.specs.get(loaded.file);
-      specs.set(loaded.file, previous?.signature === signature ? previous : { signature, spec: actionTool(loaded, this.deps) });
+      specs.set(loaded.file, previous?.signature === signature ? previous : { signature, spec: actionTool(loaded, this.options.deps) });
     }
     this.actions = actions;
     this.statuses = statuses;
     this.specs = specs;
     this.report();
-    this.onTools([...specs.values()].map((s) => s.spec));
+    const tools = this.tools();
+    for (const listener of this.listeners) listener(tools);
   }
 
   /** Logs what changed in the directory's state: loaded actions, and every problem with its file and field. */
@@ -93,11 +129,12 @@ export class ActionRegistry {
     const text = JSON.stringify(this.statuses);
     if (text === this.lastReport) return;
     this.lastReport = text;
+    const { log } = this.options;
     const loaded = this.statuses.filter((s) => s.status === "loaded").map((s) => s.name);
-    this.log.info(`actions: ${loaded.length} loaded from ${this.dir}`, { actions: loaded });
+    log.info(`actions: ${loaded.length} loaded from ${this.dir}`, { actions: loaded });
     for (const s of this.statuses) {
       if (s.status !== "disabled") continue;
-      for (const p of s.problems) this.log.warn(`action file ${s.file} disabled: ${p.field}: ${p.message}`, { file: s.file, field: p.field, message: p.message });
+      for (const p of s.problems) log.warn(`action file ${s.file} disabled: ${p.field}: ${p.message}`, { file: s.file, field: p.field, message: p.message });
     }
   }
 
@@ -123,5 +160,6 @@ export class ActionRegistry {
     this.watcher?.close();
     if (this.poll) clearInterval(this.poll);
     if (this.debounce) clearTimeout(this.debounce);
+    this.listeners.clear();
   }
 }

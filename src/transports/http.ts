@@ -11,7 +11,8 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { isLoopbackHost } from "../errors.js";
-import { createServer, type Services } from "../server.js";
+import { createServer } from "../server.js";
+import type { Services } from "../services.js";
 import { VERSION } from "../version.js";
 import { createMetrics } from "./metrics.js";
 

@@ -4,7 +4,7 @@
  * load time, and the process's own figures. Fed by the services' telemetry; gauges read at scrape time.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Services } from "../server.js";
+import type { Services } from "../services.js";
 
 export interface Metrics {
   contentType: string;

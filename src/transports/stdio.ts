@@ -1,5 +1,6 @@
 /** Serves one MCP session over stdin/stdout. Resolves when the client goes away (stdin EOF) or close() is called. */
-import { createServer, type Services } from "../server.js";
+import { createServer } from "../server.js";
+import type { Services } from "../services.js";
 import { LineTransport } from "./stdio-lines.js";
 
 export interface RunningStdio {

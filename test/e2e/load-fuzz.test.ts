@@ -11,7 +11,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { request } from "undici";
 import { expect, inject, test } from "vitest";
 import { silentLogger } from "../../src/log.js";
-import { createServices } from "../../src/server.js";
+import { createServices } from "../../src/services.js";
 import { serveHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
 import { startFixture } from "../helpers/http-fixture.js";

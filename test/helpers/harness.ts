@@ -8,7 +8,8 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { inject } from "vitest";
 import { parseConfig, type RawSettings } from "../../src/config.js";
 import { silentLogger, type Logger } from "../../src/log.js";
-import { createServer, createServices, type Services } from "../../src/server.js";
+import { createServer } from "../../src/server.js";
+import { createServices, type Services } from "../../src/services.js";
 
 export interface Harness extends AsyncDisposable {
   client: Client;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { createLogger, silentLogger, type LogRecord } from "../../src/log.js";
-import { createServices, type Services } from "../../src/server.js";
+import { createServices, type Services } from "../../src/services.js";
 import { COLOURS, NUMBER_WORDS } from "../helpers/tiny-model.js";
 import { connect, testConfig } from "../helpers/harness.js";
 

@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { request } from "undici";
 import { describe, expect, test } from "vitest";
 import { silentLogger } from "../../src/log.js";
-import { createServices } from "../../src/server.js";
+import { createServices } from "../../src/services.js";
 import { serveHttp, StartupError } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
 import { INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { createLogger, type LogRecord } from "../../src/log.js";
-import { createServices, type Services } from "../../src/server.js";
+import { createServices, type Services } from "../../src/services.js";
 import { serveHttp, type RunningHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
 import { INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";

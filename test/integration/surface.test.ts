@@ -6,7 +6,7 @@ import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotoco
 import { describe, expect, inject, test } from "vitest";
 import { buildVocabulary, writeTinyModel } from "../helpers/tiny-model.js";
 import { silentLogger } from "../../src/log.js";
-import { createServices } from "../../src/server.js";
+import { createServices } from "../../src/services.js";
 import { connect, testConfig } from "../helpers/harness.js";
 
 const vocab = buildVocabulary();

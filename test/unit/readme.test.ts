@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
 import { SETTINGS } from "../../src/config.js";
-import { createServices } from "../../src/server.js";
+import { createServices } from "../../src/services.js";
 import { silentLogger } from "../../src/log.js";
 import { parseConfig } from "../../src/config.js";
 

@@ -1,0 +1,96 @@
+/**
+ * The composition root: createServices(config) builds what every session shares (the model engines, the tool
+ * families, the user's actions, the catalog, telemetry) and wires them, in order, each from what exists already.
+ * Nothing loads or listens at import time; building loads nothing either (the model, the search runtime and the
+ * actions directory load on first need, or when start is asked for).
+ */
+import { ActionRegistry } from "./actions/registry.js";
+import { previewTool, type ActionDeps } from "./actions/tools.js";
+import { ToolCatalog } from "./catalog.js";
+import type { Config } from "./config.js";
+import { generationTools } from "./generation/tools.js";
+import { ModelEngine } from "./llm/engine.js";
+import type { Logger } from "./log.js";
+import type { SearchRuntime } from "./search/runtime.js";
+import { searchTools } from "./search/tools.js";
+import { statusTool } from "./status.js";
+import { Telemetry } from "./telemetry.js";
+import type { CallObserver } from "./tool.js";
+import { tokenTools } from "./tokens/tools.js";
+
+export interface Services {
+  config: Config;
+  log: Logger;
+  engine: ModelEngine;
+  embeddingEngine: ModelEngine;
+  catalog: ToolCatalog;
+  /** The search runtime (SearXNG client, page fetcher), created on first use. */
+  searchRuntime: () => Promise<SearchRuntime>;
+  actions: ActionRegistry;
+  /** Resolves once the first load of the actions is done (tools/list waits for it). */
+  ready: Promise<void>;
+  /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
+  telemetry: Telemetry;
+  observe: CallObserver;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** The environment actions read ${env:NAME} secrets and allow-listed variables from (cli.ts passes the process's). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Watch the tools directory for changes (default true). */
+  watchActions?: boolean;
+}
+
+/**
+ * Everything wired, nothing started: the engines (lazy), the families' tools, the actions registry (not loaded yet),
+ * the catalog. Each piece is made from what exists already.
+ */
+function assemble(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
+  const telemetry = new Telemetry();
+  const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
+  const engine = new ModelEngine(config, log, onLoad);
+  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
+  let search: Promise<SearchRuntime> | undefined;
+  const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
+  const closeSearch = async () => (await search?.catch(() => undefined))?.close();
+  const actionDeps: ActionDeps = { env, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
+  const actions = new ActionRegistry({ dir: config.toolsDir, deps: actionDeps, log });
+  const catalog = new ToolCatalog([
+    ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
+    ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
+    ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize, telemetry }),
+    previewTool(() => actions.loaded(), actionDeps),
+    statusTool({ engine, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
+  ]);
+  actions.onChange((tools) => catalog.setDynamic(tools));
+  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog };
+}
+
+/** The names of every built-in tool (for `lam-mcp actions check`, which runs no server): built, nothing started. */
+export function builtInToolNames(config: Config, log: Logger): ReadonlySet<string> {
+  return assemble(config, log, {}).catalog.builtInNames();
+}
+
+export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
+  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog } = assemble(config, log, options.env ?? {});
+  const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  return {
+    config,
+    log,
+    engine,
+    embeddingEngine,
+    catalog,
+    searchRuntime,
+    actions,
+    ready,
+    telemetry,
+    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
+    async close() {
+      actions.close();
+      await engine.close();
+      if (embeddingEngine !== engine) await embeddingEngine.close();
+      await closeSearch();
+    },
+  };
+}
