@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { getLlama, LlamaCompletion, type Token } from "node-llama-cpp";
 import { parseConfig } from "../src/config.js";
-import { resolveThreads } from "../src/llm/engine.js";
+import { resolveThreads } from "../src/llm/local/engine.js";
 import { silentLogger } from "../src/log.js";
 import { createServer } from "../src/server.js";
 import { createServices, type Services } from "../src/services.js";
@@ -144,8 +144,7 @@ export async function benchGenerate(modelPath: string): Promise<void> {
       })
       .catch(() => undefined);
     await call;
-    const pool = (await services.engine.poolIfReady())!;
-    while (pool.stats().busy > 0) await new Promise((r) => setTimeout(r, 1));
+    while (services.engine.stats()!.busy > 0) await new Promise((r) => setTimeout(r, 1));
     cancelMs.push(performance.now() - abortedAt);
   }
   await client.close();

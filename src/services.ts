@@ -9,7 +9,8 @@ import { previewTool, type ActionDeps } from "./actions/tools.js";
 import { ToolCatalog } from "./catalog.js";
 import type { Config } from "./config.js";
 import { generationTools } from "./generation/tools.js";
-import { ModelEngine } from "./llm/engine.js";
+import type { Engine } from "./llm/engine.js";
+import { LocalEngine } from "./llm/local/engine.js";
 import type { Logger } from "./log.js";
 import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
@@ -21,8 +22,8 @@ import { tokenTools } from "./tokens/tools.js";
 export interface Services {
   config: Config;
   log: Logger;
-  engine: ModelEngine;
-  embeddingEngine: ModelEngine;
+  engine: Engine;
+  embeddingEngine: Engine;
   catalog: ToolCatalog;
   /** The search runtime (SearXNG client, page fetcher), created on first use. */
   searchRuntime: () => Promise<SearchRuntime>;
@@ -49,8 +50,8 @@ export interface ServiceOptions {
 function assemble(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
   const telemetry = new Telemetry();
   const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
-  const engine = new ModelEngine(config, log, onLoad);
-  const embeddingEngine = config.embeddingModel ? new ModelEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
+  const engine: Engine = new LocalEngine(config, log, onLoad);
+  const embeddingEngine: Engine = config.embeddingModel ? new LocalEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
   const closeSearch = async () => (await search?.catch(() => undefined))?.close();

@@ -4,12 +4,12 @@
  */
 import { z } from "zod";
 import type { ActionRegistry } from "./actions/registry.js";
-import type { ModelEngine } from "./llm/engine.js";
+import type { Engine } from "./llm/engine.js";
 import { defineTool, type ToolSpec } from "./tool.js";
 import { VERSION } from "./version.js";
 
 export interface StatusDeps {
-  engine: ModelEngine;
+  engine: Engine;
   actions: Pick<ActionRegistry, "counts">;
   searchConfigured: boolean;
   started: number;
@@ -34,14 +34,13 @@ export function statusTool(deps: StatusDeps): ToolSpec {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async run() {
       const { engine } = deps;
-      const pool = await engine.poolIfReady();
-      const stats = pool?.stats();
+      const stats = engine.stats();
       const { loaded, disabled } = await deps.actions.counts();
       const structured = {
         version: VERSION,
         uptime_s: Math.round((Date.now() - deps.started) / 1000),
-        model: { source: engine.describeSource(), state: engine.state, name: engine.loadedName() },
-        generation: stats ? { sequences: stats.size, busy: stats.busy, queued: stats.queued } : null,
+        model: { source: engine.describeSource(), state: engine.state, name: engine.loadedInfo()?.name ?? null },
+        generation: stats,
         search_configured: deps.searchConfigured,
         actions: { loaded, disabled },
       };
@@ -49,7 +48,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
         structured,
         text:
           `lam-mcp ${VERSION}, up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
-          `${stats ? `Generation: ${stats.busy}/${stats.size} sequences busy, ${stats.queued} waiting. ` : ""}` +
+          `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
           `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`,
       };
     },

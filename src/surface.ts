@@ -12,7 +12,6 @@ import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
 import { LOG_SCOPE, type LogRecord } from "./log.js";
 import type { Services } from "./services.js";
-import { tokenTableOf } from "./tokens/pieces.js";
 import { describeVocabulary } from "./tokens/tools.js";
 
 const JSON_TYPE = "application/json";
@@ -44,8 +43,8 @@ export function registerResources(mcp: McpServer, services: Services): void {
     { title: "The model", description: "The model's metadata: name, file, size, architecture, quantization, context, vocabulary. Loads its tokenizer if needed.", mimeType: JSON_TYPE },
     (uri) =>
       json(uri, async () => {
-        const loaded = await engine.tokenizer();
-        return { loaded: loaded.vocabOnly ? "vocabulary only" : "full", load_ms: engine.loadMs ?? null, ...loaded.info, contextSize: engine.contextSizes() };
+        const tokenizer = await engine.tokenizer();
+        return { loaded: engine.state === "full" ? "full" : "vocabulary only", load_ms: engine.loadMs ?? null, ...tokenizer.info, contextSize: engine.contextSizes() };
       }),
   );
 
@@ -174,11 +173,10 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
     async ({ text }) => {
       let listing: string;
       try {
-        const loaded = await services.engine.tokenizer();
-        const table = tokenTableOf(loaded);
-        const pieces = [...loaded.model.tokenize(text, false)].map((id) => table.piece(id));
+        const tokenizer = await services.engine.tokenizer();
+        const pieces = tokenizer.tokenize(text, false).map((id) => tokenizer.piece(id));
         listing =
-          `${loaded.info.name} splits it into ${pieces.length} tokens:\n` +
+          `${tokenizer.info.name} splits it into ${pieces.length} tokens:\n` +
           pieces.slice(0, 500).map((p) => `${p.id}:${JSON.stringify(p.piece)}`).join(" ") +
           (pieces.length > 500 ? ` … (+${pieces.length - 500} more)` : "");
       } catch (error) {

@@ -4,6 +4,7 @@
  */
 import { randomInt } from "node:crypto";
 import { z } from "zod";
+import type { Sampling } from "../llm/engine.js";
 
 export interface SamplingDefaults {
   maxTokens: number;
@@ -80,18 +81,17 @@ export function resolveSampler(args: SamplingArgs, defaults: SamplingDefaults): 
   };
 }
 
-/** node-llama-cpp generation options for a sampler (stop strings are watched by streamGeneration, not here). */
-export function llamaSamplingOptions(s: Sampler) {
-  const penalties = s.repeat_penalty !== 1 || s.frequency_penalty !== 0 || s.presence_penalty !== 0;
+/** The sampler as the engine takes it. */
+export function engineSampling(s: Sampler): Sampling {
   return {
     temperature: s.temperature,
     topK: s.top_k,
     topP: s.top_p,
     minP: s.min_p,
-    ...(s.seed === null ? {} : { seed: s.seed }),
-    repeatPenalty: penalties
-      ? { penalty: s.repeat_penalty, frequencyPenalty: s.frequency_penalty, presencePenalty: s.presence_penalty, lastTokens: 64 }
-      : (false as const),
+    repeatPenalty: s.repeat_penalty,
+    frequencyPenalty: s.frequency_penalty,
+    presencePenalty: s.presence_penalty,
+    seed: s.seed,
   };
 }
 

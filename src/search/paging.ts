@@ -4,8 +4,7 @@
  * boundaries, so concatenated pages are the text, byte for byte. Without a usable tokenizer, pages are counted
  * in characters (4 per token) and the result says so.
  */
-import type { LlamaModel } from "node-llama-cpp";
-import type { TokenTable } from "../tokens/pieces.js";
+import type { Tokenizer } from "../llm/engine.js";
 
 export interface Page {
   text: string;
@@ -23,16 +22,16 @@ export interface Pager {
 export const CHARS_PER_TOKEN = 4;
 
 /** A token pager, or undefined when the tokenizer's pieces do not add up to the text (then page by characters). */
-export function tokenPager(text: string, model: LlamaModel, table: TokenTable): Pager | undefined {
+export function tokenPager(text: string, tokenizer: Tokenizer): Pager | undefined {
   const bytes = Buffer.from(text, "utf8");
-  const tokens = model.tokenize(text, false);
+  const tokens = tokenizer.tokenize(text, false);
   // ends[i] = byte offset in the text where token i ends.
   const ends = new Array<number>(tokens.length);
   let pos = 0;
   tokens.forEach((t, i) => {
-    let n = table.bytes(t).length;
+    let n = tokenizer.bytes(t).length;
     // SentencePiece tokenizers add a space in front of the first word.
-    if (i === 0 && n > 0 && table.bytes(t)[0] === 0x20 && bytes[0] !== 0x20) n -= 1;
+    if (i === 0 && n > 0 && tokenizer.bytes(t)[0] === 0x20 && bytes[0] !== 0x20) n -= 1;
     pos += n;
     ends[i] = pos;
   });

@@ -1,80 +1,96 @@
-/**
- * The analysis a person does when first studying a tokenizer, computed once per loaded model.
- * Every figure is over "text tokens": tokens that are not special (control, user-defined, unknown, unused) and
- * whose bytes are valid UTF-8 on their own. The definitions are part of the tool's description.
- */
-import type { TokenPiece, TokenTable } from "./pieces.js";
+/** vocabulary: the tokenizer described (size, kind, special tokens, an analysis), and tokens matching a query. */
+import { z } from "zod";
+import { ToolError } from "../errors.js";
+import type { Tokenizer } from "../llm/engine.js";
+import { defineTool } from "../tool.js";
+import { VOCABULARY_DEFINITIONS, vocabularyOf } from "./analysis.js";
+import { Piece, READ_ONLY, tokenizerFor, type TokenToolDeps } from "./deps.js";
+import { matchPieces, REGEX_DEADLINE_MS } from "./regex.js";
 
-export const VOCABULARY_DEFINITIONS = {
-  word_start: "begins with a space followed by a non-space character (' world')",
-  continuation: "begins with a letter or digit, no leading space ('ing')",
-  uppercase_initial: "first character after an optional leading space is an uppercase letter",
-  lowercase_initial: "first character after an optional leading space is a lowercase letter",
-  all_caps: "an optional leading space, then two or more letters, all uppercase (' JSON')",
-  punctuation_only: "an optional leading space, then only punctuation or symbols (' ->')",
-  whitespace_only: "only whitespace",
-  digits_only: "an optional leading space, then only digits",
-  single_characters: "distinct pieces that are exactly one character",
-  partial_utf8: "tokens whose bytes are not valid UTF-8 alone (pieces of a multi-byte character)",
-} as const;
+const TokenRef = z.object({ id: z.number().int(), piece: z.string() }).nullable();
 
-export const CLASSIFIERS: Record<Exclude<keyof typeof VOCABULARY_DEFINITIONS, "single_characters" | "partial_utf8">, RegExp> = {
-  word_start: /^ \S/u,
-  continuation: /^[\p{L}\p{N}]/u,
-  uppercase_initial: /^ ?\p{Lu}/u,
-  lowercase_initial: /^ ?\p{Ll}/u,
-  all_caps: /^ ?\p{Lu}{2,}$/u,
-  punctuation_only: /^ ?[\p{P}\p{S}]+$/u,
-  whitespace_only: /^\s+$/u,
-  digits_only: /^ ?\p{N}+$/u,
-};
+export const VocabularyInput = z.strictObject({
+  query: z.string().max(200).optional().describe("A JavaScript regular expression (u flag) matched against every token's piece"),
+  limit: z.number().int().min(0).max(1000).default(50).describe("Most matches to list"),
+});
+const Stats = z.object(Object.fromEntries([...Object.keys(VOCABULARY_DEFINITIONS), "text_tokens", "average_length"].map((k) => [k, z.number()])));
+export const VocabularyOutput = z.object({
+  model: z.string(),
+  size: z.number().int(),
+  kind: z.string().describe("Tokenizer kind: bpe (byte-level BPE), spm (SentencePiece), wpm, ugm, ..."),
+  bos: TokenRef,
+  eos: TokenRef,
+  eot: TokenRef,
+  special_tokens: z.array(Piece.extend({ kind: z.string() })),
+  stats: Stats,
+  longest: z.array(Piece.extend({ length: z.number().int() })),
+  query: z.string().optional(),
+  matches: z.array(Piece),
+  matches_total: z.number().int(),
+});
 
-export type VocabularyStats = Record<keyof typeof VOCABULARY_DEFINITIONS, number> & {
-  text_tokens: number;
-  average_length: number;
-};
+export const vocabulary = (deps: TokenToolDeps) =>
+  defineTool({
+    name: "vocabulary",
+    title: "Describe the vocabulary",
+    description:
+      "Describes the loaded model's tokenizer: size, kind, BOS/EOS/EOT, every special token, the longest tokens " +
+      "and counts over text tokens (" +
+      Object.entries(VOCABULARY_DEFINITIONS)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join("; ") +
+      `). With query (a regular expression), also lists the matching tokens up to limit; a query that takes longer than ${REGEX_DEADLINE_MS / 1000} s is stopped.`,
+    input: VocabularyInput,
+    output: VocabularyOutput,
+    annotations: READ_ONLY,
+    async run(args, ctx) {
+      let re: RegExp | undefined;
+      if (args.query !== undefined) {
+        try {
+          re = new RegExp(args.query, "u");
+        } catch (error) {
+          throw new ToolError(`query is not a valid regular expression: ${(error as Error).message}`, {
+            hint: 'Use JavaScript RegExp syntax with the u flag, e.g. "^ [A-Z]{2,}$" for all-caps words.',
+          });
+        }
+      }
+      return describeVocabulary(await tokenizerFor(deps, ctx, "vocabulary"), re, args.limit, ctx.signal);
+    },
+  });
 
-export interface SpecialToken extends TokenPiece {
-  kind: string;
-}
-
-export interface VocabularyAnalysis {
-  size: number;
-  special_tokens: SpecialToken[];
-  stats: VocabularyStats;
-  longest: Array<TokenPiece & { length: number }>;
-  /** Every rendered piece, in id order, for queries. */
-  pieces: string[];
-}
-
-export function analyseVocabulary(table: TokenTable): VocabularyAnalysis {
-  const stats = Object.fromEntries([...Object.keys(VOCABULARY_DEFINITIONS), "text_tokens", "average_length"].map((k) => [k, 0])) as VocabularyStats;
-  const special: SpecialToken[] = [];
-  const singles = new Set<string>();
-  const pieces: string[] = new Array<string>(table.size);
-  const lengths: Array<{ id: number; length: number }> = [];
-  let totalLength = 0;
-  for (let id = 0; id < table.size; id++) {
-    const p = table.piece(id);
-    pieces[id] = p.piece;
-    if (table.isSpecial(id)) {
-      special.push({ ...p, kind: table.kind(id) });
-      continue;
-    }
-    if (p.bytes !== undefined) {
-      stats.partial_utf8++;
-      continue;
-    }
-    stats.text_tokens++;
-    const length = [...p.piece].length;
-    totalLength += length;
-    lengths.push({ id, length });
-    if (length === 1) singles.add(p.piece);
-    for (const [name, re] of Object.entries(CLASSIFIERS)) if (re.test(p.piece)) stats[name as keyof typeof CLASSIFIERS]++;
-  }
-  stats.single_characters = singles.size;
-  stats.average_length = stats.text_tokens > 0 ? Math.round((totalLength / stats.text_tokens) * 100) / 100 : 0;
-  lengths.sort((a, b) => b.length - a.length || a.id - b.id);
-  const longest = lengths.slice(0, 10).map(({ id, length }) => ({ ...table.piece(id), length }));
-  return { size: table.size, special_tokens: special, stats, longest, pieces };
+/** The vocabulary tool's answer (and the lam://vocabulary resource's, without a query). */
+export async function describeVocabulary(tokenizer: Tokenizer, re: RegExp | undefined, limit: number, signal?: AbortSignal) {
+  const analysis = vocabularyOf(tokenizer);
+  const ref = (id: number | null) => (id === null || !tokenizer.has(id) ? null : { id, piece: tokenizer.piece(id).piece });
+  // The user's expression runs in a worker under a deadline: a backtracking one must not freeze the server.
+  const found = re ? await matchPieces(analysis.pieces, re, limit, signal) : { matches: [], total: 0 };
+  const matches = found.matches.map((id) => tokenizer.piece(id));
+  const total = found.total;
+  const name = tokenizer.info.name;
+  const s = analysis.stats;
+  const structured = {
+    model: name,
+    size: analysis.size,
+    kind: tokenizer.kind,
+    bos: ref(tokenizer.bos),
+    eos: ref(tokenizer.eos),
+    eot: ref(tokenizer.eot),
+    special_tokens: analysis.special_tokens,
+    stats: s,
+    longest: analysis.longest,
+    ...(re ? { query: re.source } : {}),
+    matches,
+    matches_total: total,
+  };
+  const lines = [
+    `${name}: ${analysis.size} tokens (${tokenizer.kind}), ${analysis.special_tokens.length} special.`,
+    `BOS ${JSON.stringify(structured.bos)}, EOS ${JSON.stringify(structured.eos)}, EOT ${JSON.stringify(structured.eot)}.`,
+    `Of ${s.text_tokens} text tokens: ${s.word_start} start a word, ${s.continuation} continue one, ` +
+      `${s.uppercase_initial} uppercase / ${s.lowercase_initial} lowercase initial, ${s.all_caps} all-caps, ` +
+      `${s.punctuation_only} punctuation only, ${s.digits_only} digits, ${s.whitespace_only} whitespace; ` +
+      `${s.single_characters} distinct single characters; ${s.partial_utf8} partial UTF-8 bytes; average length ${s.average_length}.`,
+    `Longest: ${analysis.longest.map((t) => JSON.stringify(t.piece)).join(", ")}.`,
+    ...(re ? [`${total} match ${JSON.stringify(re.source)}: ${matches.map((m) => `${m.id}:${JSON.stringify(m.piece)}`).join(" ")}`] : []),
+  ];
+  return { structured, text: lines.join("\n") };
 }

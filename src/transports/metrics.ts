@@ -43,16 +43,16 @@ export function createMetrics(services: Services, sessions: () => number, server
     name: "lam_generation_queue_depth",
     help: "Generation calls waiting for a sequence",
     registers: [registry],
-    async collect() {
-      this.set((await services.engine.poolIfReady())?.stats().queued ?? 0);
+    collect() {
+      this.set(services.engine.stats()?.queued ?? 0);
     },
   });
   new Gauge({
     name: "lam_generation_sequences_busy",
     help: "Generation sequences in use",
     registers: [registry],
-    async collect() {
-      this.set((await services.engine.poolIfReady())?.stats().busy ?? 0);
+    collect() {
+      this.set(services.engine.stats()?.busy ?? 0);
     },
   });
   new Gauge({

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, inject, test } from "vitest";
 import { ToolError } from "../../src/errors.js";
-import { checkGguf } from "../../src/llm/gguf-check.js";
-import { walkGgufHeader } from "../../src/llm/gguf-header.js";
+import { checkGguf } from "../../src/llm/local/gguf-check.js";
+import { walkGgufHeader } from "../../src/llm/local/gguf-header.js";
 import { prng } from "../helpers/prng.js";
 import { buildTinyModel } from "../helpers/tiny-model.js";
 

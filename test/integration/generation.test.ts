@@ -179,7 +179,7 @@ describe("generate: exact outputs from the designed model", () => {
     expect(text).toMatch(/--context-size/);
     const chatText = await h.fails("chat", { messages: [{ role: "user", content: " la".repeat(size) }] });
     expect(chatText).toMatch(/The prompt is \d+ tokens; the context holds/);
-    expect((await h.services.engine.poolIfReady())!.stats().busy).toBe(0);
+    expect(h.services.engine.stats()!.busy).toBe(0);
   });
 });
 
@@ -374,7 +374,7 @@ describe("long work behaves", () => {
     const finished = records.find((r) => r.msg === "generation finished")!;
     expect(finished.finish_reason).toBe("cancelled");
     expect(finished.completion_tokens as number).toBeLessThan(8000);
-    await expect.poll(async () => (await own.engine.poolIfReady())!.stats().busy).toBe(0);
+    await expect.poll(async () => own.engine.stats()!.busy).toBe(0);
     const next = await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 });
     expect(next.text).toBe(" world!");
     await own.close();
@@ -388,13 +388,13 @@ describe("long work behaves", () => {
     const long = controllers.map((c) =>
       h.client.callTool({ name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 } }, undefined, { signal: c.signal }).catch(() => "aborted"),
     );
-    await expect.poll(() => own.engine.poolIfReady().then((p) => p!.stats())).toMatchObject({ busy: 1, queued: 1 });
+    await expect.poll(() => Promise.resolve(own.engine.stats())).toMatchObject({ busy: 1, queued: 1 });
     const busy = await h.fails("generate", { prompt: "Hello", temperature: 0 });
     expect(busy).toMatch(/busy, retry later: all 1 generation sequences are in use and 1 calls are waiting/);
     expect(busy).toMatch(/--sequences/);
     for (const c of controllers) c.abort();
     expect(await Promise.all(long)).toEqual(["aborted", "aborted"]);
-    await expect.poll(() => own.engine.poolIfReady().then((p) => p!.stats())).toMatchObject({ busy: 0, queued: 0 });
+    await expect.poll(() => Promise.resolve(own.engine.stats())).toMatchObject({ busy: 0, queued: 0 });
     await own.close();
   });
 
@@ -417,7 +417,7 @@ describe("long work behaves", () => {
       }
     }
     expect(ok).toBeGreaterThanOrEqual(18); // 2 running + 16 queued at least
-    expect((await own.engine.poolIfReady())!.stats()).toMatchObject({ busy: 0, queued: 0 });
+    expect(own.engine.stats()!).toMatchObject({ busy: 0, queued: 0 });
     // Memory is back near where it started (the sequences' KV cells are reused, not reallocated).
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 1024 * 1024);
     expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 })).text).toBe(" world!");

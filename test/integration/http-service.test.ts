@@ -244,7 +244,7 @@ describe("graceful shutdown", () => {
     expect((shortResult.structuredContent as { finish_reason: string }).finish_reason).toBe("length");
     await closing;
     expect(await long).toMatch(/^rejected/);
-    await expect.poll(async () => (await services.engine.poolIfReady())!.stats().busy).toBe(0);
+    await expect.poll(async () => services.engine.stats()!.busy).toBe(0);
     await services.close();
   });
 });

@@ -101,7 +101,7 @@ describe("HTTP transport", () => {
     const finished = records.find((r) => r.msg === "generation finished")!;
     expect(finished.finish_reason).toBe("cancelled");
     expect(finished.completion_tokens as number).toBeLessThan(8000);
-    await expect.poll(async () => (await services.engine.poolIfReady())!.stats().busy).toBe(0);
+    await expect.poll(async () => services.engine.stats()!.busy).toBe(0);
   });
 
   test("malformed JSON is a JSON-RPC parse error; other paths are 404", async () => {

@@ -5,6 +5,7 @@
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, test } from "vitest";
 import { buildVocabulary, BOS_ID, EOS_ID, IM_START_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
+import type { LocalTokenizer } from "../../src/llm/local/tokens.js";
 import { connect, textOf } from "../helpers/harness.js";
 
 interface Tokenized {
@@ -246,14 +247,15 @@ describe("lazy loading", () => {
     expect(h.services.engine.state).toBe("idle");
     await h.ok("count_tokens", { texts: ["Hello world"] });
     expect(h.services.engine.state).toBe("vocab");
-    const vocabModel = await h.services.engine.tokenizer();
-    expect(vocabModel.vocabOnly).toBe(true);
-    const full = await h.services.engine.model();
-    expect(full.vocabOnly).toBe(false);
+    const vocab = (await h.services.engine.tokenizer()) as LocalTokenizer;
+    await h.ok("generate", { prompt: "Hello", max_tokens: 1 });
     expect(h.services.engine.state).toBe("full");
-    expect((await h.services.engine.tokenizer()).model).toBe(full.model);
+    const full = (await h.services.engine.tokenizer()) as LocalTokenizer;
+    expect(full).not.toBe(vocab);
+    expect(await h.services.engine.tokenizer()).toBe(full);
     // The vocabulary-only model is released once the full model is in.
-    await expect.poll(() => vocabModel.model.disposed).toBe(true);
+    await expect.poll(() => vocab.model.disposed).toBe(true);
+    expect(full.model.disposed).toBe(false);
     expect((await h.ok<Tokenized>("tokenize", { text: "Hello world" })).count).toBe(2);
   });
 

@@ -116,7 +116,7 @@ describe("config", () => {
 
 describe("threads", () => {
   test("auto leaves a core free, within 1..8; 0 defers to node-llama-cpp; a number is used as is", async () => {
-    const { resolveThreads } = await import("../../src/llm/engine.js");
+    const { resolveThreads } = await import("../../src/llm/local/engine.js");
     expect(resolveThreads("auto", 1)).toBe(1);
     expect(resolveThreads("auto", 2)).toBe(1);
     expect(resolveThreads("auto", 6)).toBe(5);

@@ -4,7 +4,7 @@
  */
 import { stat } from "node:fs/promises";
 import type { GgufFileInfo } from "node-llama-cpp";
-import { ToolError, messageOf } from "../errors.js";
+import { ToolError, messageOf } from "../../errors.js";
 import { llamaCpp } from "./binding.js";
 import { GgufHeaderError, walkGgufHeader, type GgufHeaderSummary } from "./gguf-header.js";
 

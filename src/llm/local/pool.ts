@@ -4,7 +4,7 @@
  * free sequences wait in a FIFO queue of bounded length; past that they are refused at once ("busy").
  */
 import type { LlamaContext, LlamaContextSequence } from "node-llama-cpp";
-import { ToolError } from "../errors.js";
+import { ToolError } from "../../errors.js";
 
 export interface Lease {
   sequence: LlamaContextSequence;

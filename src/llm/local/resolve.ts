@@ -4,7 +4,8 @@
  */
 import { access } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { isLoopbackHost, redactUrl, ToolError, messageOf } from "../errors.js";
+import { isLoopbackHost, redactUrl, ToolError, messageOf } from "../../errors.js";
+import type { DownloadProgress } from "../engine.js";
 import { llamaCpp } from "./binding.js";
 
 export type ModelSource = { kind: "path"; path: string } | { kind: "uri"; uri: string } | { kind: "url"; url: string };
@@ -13,11 +14,6 @@ export function parseModelSource(model: string, cwd = process.cwd()): ModelSourc
   if (model.startsWith("hf:") || model.startsWith("huggingface:")) return { kind: "uri", uri: model };
   if (/^https?:\/\//i.test(model)) return { kind: "url", url: model };
   return { kind: "path", path: isAbsolute(model) ? model : resolve(cwd, model) };
-}
-
-export interface DownloadProgress {
-  downloadedBytes: number;
-  totalBytes: number;
 }
 
 export interface ResolveOptions {

@@ -1,6 +1,6 @@
-/** Bridges model-load progress (downloads) to the calling tool's MCP progress notifications. */
-import type { ToolContext } from "../tool.js";
-import type { LoadListener } from "./engine.js";
+/** What a tool call gives the engine: its cancellation signal, and a listener that turns download progress into MCP progress. */
+import type { CallOptions, LoadListener } from "./llm/engine.js";
+import type { ToolContext } from "./tool.js";
 
 /** A listener that reports download progress to the caller, at most every 250 ms (and always at the end). */
 export function loadListener(ctx: ToolContext, everyMs = 250): LoadListener | undefined {
@@ -17,4 +17,9 @@ export function loadListener(ctx: ToolContext, everyMs = 250): LoadListener | un
         .catch(() => undefined);
     },
   };
+}
+
+/** The engine call options of a tool call. */
+export function callOptions(ctx: ToolContext): CallOptions {
+  return { signal: ctx.signal, listener: loadListener(ctx) };
 }

@@ -1,21 +1,14 @@
 /**
- * The exact bytes behind every token id, from the vocabulary stored in the GGUF file:
+ * The local model's tokenizer: llama.cpp's own tokenize/detokenize, and the exact bytes behind every token id, from
+ * the vocabulary stored in the GGUF file:
  * - byte-level BPE (gpt2 style): each character stands for one byte through GPT-2's reversible byte map;
  * - SentencePiece / Unigram: "<0xNN>" is one raw byte and "▁" is a space;
  * - control and user-defined tokens: their text as written.
  * A piece whose bytes are not valid UTF-8 on their own (part of a multi-byte character) is rendered as
  * "<0xF0><0x9F>", never as a replacement character, and carries its bytes in hex.
  */
-import type { LlamaModel } from "node-llama-cpp";
-
-export interface TokenPiece {
-  id: number;
-  piece: string;
-  /** Hex bytes, present only when the piece is not valid UTF-8 on its own. */
-  bytes?: string;
-}
-
-export type TokenKind = "normal" | "control" | "user_defined" | "byte" | "unknown" | "unused";
+import type { LlamaModel, Token } from "node-llama-cpp";
+import type { ModelInfo, TokenKind, Tokenizer, TokenPiece } from "../engine.js";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -42,26 +35,55 @@ export function renderBytes(bytes: Uint8Array): { piece: string; bytes?: string 
   }
 }
 
-export class TokenTable {
+export class LocalTokenizer implements Tokenizer {
   private readonly texts: readonly string[] | undefined;
   private readonly bytesCache = new Map<number, Uint8Array>();
   readonly size: number;
+  readonly kind: string;
   private readonly style: "bpe" | "spm" | "other";
 
-  constructor(private readonly model: LlamaModel) {
+  constructor(
+    /** The node-llama-cpp model: for the local backend's own use, never a family's. */
+    readonly model: LlamaModel,
+    readonly info: ModelInfo,
+  ) {
     const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } }).tokenizer?.ggml?.tokens;
     this.texts = Array.isArray(tokens) ? (tokens as string[]) : undefined;
     this.size = this.texts?.length ?? [...model.iterateAllTokens()].length;
-    const type = String(model.vocabularyType);
-    this.style = type === "bpe" ? "bpe" : type === "spm" || type === "ugm" ? "spm" : "other";
+    this.kind = String(model.vocabularyType);
+    this.style = this.kind === "bpe" ? "bpe" : this.kind === "spm" || this.kind === "ugm" ? "spm" : "other";
+  }
+
+  get bos(): number | null {
+    return this.model.tokens.bos;
+  }
+
+  get eos(): number | null {
+    return this.model.tokens.eos;
+  }
+
+  get eot(): number | null {
+    return this.model.tokens.eot;
+  }
+
+  tokenize(text: string, special: boolean): number[] {
+    return text.length === 0 ? [] : [...this.model.tokenize(text, special)];
+  }
+
+  count(text: string, special: boolean): number {
+    return text.length === 0 ? 0 : this.model.tokenize(text, special).length;
+  }
+
+  detokenize(ids: readonly number[], special: boolean): string {
+    return this.model.detokenize(ids as Token[], special);
   }
 
   has(id: number): boolean {
     return Number.isInteger(id) && id >= 0 && id < this.size;
   }
 
-  kind(id: number): TokenKind {
-    const a = this.model.getTokenAttributes(id as never);
+  tokenKind(id: number): TokenKind {
+    const a = this.model.getTokenAttributes(id as Token);
     if (a.control) return "control";
     if (a.userDefined) return "user_defined";
     if (a.byte) return "byte";
@@ -70,9 +92,8 @@ export class TokenTable {
     return "normal";
   }
 
-  /** Special = anything that is not ordinary text: control, user-defined, unknown or unused tokens. */
   isSpecial(id: number): boolean {
-    const kind = this.kind(id);
+    const kind = this.tokenKind(id);
     return kind === "control" || kind === "user_defined" || kind === "unknown" || kind === "unused";
   }
 
@@ -91,9 +112,8 @@ export class TokenTable {
 
   private computeBytes(id: number): Uint8Array {
     const text = this.texts?.[id];
-    if (text === undefined) return Buffer.from(this.model.detokenize([id as never], true), "utf8");
-    const kind = this.kind(id);
-    if (kind === "control" || kind === "user_defined" || kind === "unknown" || kind === "unused") return Buffer.from(text, "utf8");
+    if (text === undefined) return Buffer.from(this.model.detokenize([id as Token], true), "utf8");
+    if (this.isSpecial(id)) return Buffer.from(text, "utf8");
     if (this.style === "bpe") {
       const map = unicodeToByte();
       const out: number[] = [];
@@ -111,14 +131,4 @@ export class TokenTable {
     }
     return Buffer.from(text, "utf8");
   }
-}
-
-/** The token table of a loaded model, built once. */
-export function tokenTableOf(loaded: { model: LlamaModel; cache: Map<string, unknown> }): TokenTable {
-  let table = loaded.cache.get("tokenTable") as TokenTable | undefined;
-  if (!table) {
-    table = new TokenTable(loaded.model);
-    loaded.cache.set("tokenTable", table);
-  }
-  return table;
 }
