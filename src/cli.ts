@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
-import { createServices, type Services } from "./services.js";
+import { builtInToolNames, createServices, type Services } from "./services.js";
 import { VERSION } from "./version.js";
 
 const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";
@@ -74,7 +74,13 @@ async function main(): Promise<number> {
     // A command-line run, not an MCP session: its result goes to stdout.
     // eslint-disable-next-line no-restricted-properties
     const out = (text: string) => process.stdout.write(text);
-    return actionsCommand(parsed.positionals.slice(1), config, processEnv(), log, { out, err: (text) => process.stderr.write(text) });
+    return actionsCommand(parsed.positionals.slice(1), {
+      config,
+      env: processEnv(),
+      log,
+      io: { out, err: (text) => process.stderr.write(text) },
+      reserved: builtInToolNames(config, log),
+    });
   }
   const services = createServices(config, log, { env: processEnv() });
   // Said now, not at the first call an hour later; nothing is loaded to say it.

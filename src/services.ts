@@ -53,7 +53,13 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
   const engine: Engine = new LocalEngine(config, log, onLoad);
   const embeddingEngine: Engine = config.embeddingModel ? new LocalEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
   let search: Promise<SearchRuntime> | undefined;
-  const searchRuntime = () => (search ??= import("./search/runtime.js").then((m) => m.createSearchRuntime(config)));
+  const searchRuntime = () =>
+    (search ??= import("./search/runtime.js").then((m) =>
+      m.createSearchRuntime({
+        searx: { urls: config.searxngUrl, timeoutMs: config.searchTimeoutMs, headers: config.searchHeaders, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize },
+        fetch: { allow: config.fetchAllow, timeoutMs: config.fetchTimeoutMs, maxBytes: config.fetchMaxBytes },
+      }),
+    ));
   const closeSearch = async () => (await search?.catch(() => undefined))?.close();
   const actionDeps: ActionDeps = { env, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
   const actions = new ActionRegistry({ dir: config.toolsDir, deps: actionDeps, log });

@@ -8,7 +8,6 @@ import { relative, resolve } from "node:path";
 import type { Config } from "../config.js";
 import { ToolError, messageOf } from "../errors.js";
 import { silentLogger, type Logger } from "../log.js";
-import { builtInToolNames } from "../services.js";
 import { ActionRegistry } from "./registry.js";
 import { executeAction, renderOutcome, validateArgs } from "./tools.js";
 
@@ -19,13 +18,16 @@ export interface Writers {
 
 const USAGE = "usage: lam-mcp actions check [DIR] | lam-mcp actions run NAME ['<json arguments>']";
 
-export async function actionsCommand(
-  args: string[],
-  config: Config,
-  env: Readonly<Record<string, string | undefined>>,
-  log: Logger,
-  io: Writers,
-): Promise<number> {
+export interface ActionsCommandContext {
+  config: Config;
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  io: Writers;
+  /** The built-in tools' names, which no action may take. */
+  reserved: ReadonlySet<string>;
+}
+
+export async function actionsCommand(args: string[], { config, env, log, io, reserved }: ActionsCommandContext): Promise<number> {
   const [verb, ...rest] = args;
   if (verb === "check") {
     if (rest.length > 1) return usage(io);
@@ -39,7 +41,7 @@ export async function actionsCommand(
     // The report is this command's output (stdout); the registry's own log lines would only repeat it.
     const registry = new ActionRegistry({ dir, deps: { env, allowUnconfirmed: config.allowUnconfirmed, log: silentLogger }, log: silentLogger });
     try {
-      await registry.start({ reserved: builtInToolNames(config, silentLogger), watch: false });
+      await registry.start({ reserved, watch: false });
       const { actions } = await registry.describe();
       if (actions.length === 0) {
         io.out(`no action files (.json, .yaml, .yml) in ${dir}\n`);
@@ -76,7 +78,7 @@ export async function actionsCommand(
     const stop = () => controller.abort();
     process.once("SIGINT", stop);
     try {
-      await registry.start({ reserved: builtInToolNames(config, log), watch: false });
+      await registry.start({ reserved, watch: false });
       const actions = await registry.loaded();
       const loaded = actions.find((a) => a.action.name === name);
       if (!loaded) {

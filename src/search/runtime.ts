@@ -2,10 +2,9 @@
  * What the search tools need at run time, created on first use: undici, Readability, linkedom and turndown are
  * not loaded at start-up (they would slow every start by tens of milliseconds).
  */
-import type { Config } from "../config.js";
 import { extract, render } from "./extract.js";
-import { PageFetcher } from "./fetch.js";
-import { SearxClient } from "./searxng.js";
+import { PageFetcher, type FetchOptions } from "./fetch.js";
+import { SearxClient, type SearxOptions } from "./searxng.js";
 
 export interface SearchRuntime {
   searx: SearxClient;
@@ -15,15 +14,9 @@ export interface SearchRuntime {
   close(): Promise<void>;
 }
 
-export function createSearchRuntime(config: Config): SearchRuntime {
-  const searx = new SearxClient({
-    urls: config.searxngUrl,
-    timeoutMs: config.searchTimeoutMs,
-    headers: config.searchHeaders,
-    cacheTtlMs: config.searchCacheTtlMs,
-    cacheSize: config.searchCacheSize,
-  });
-  const fetcher = new PageFetcher({ allow: config.fetchAllow, timeoutMs: config.fetchTimeoutMs, maxBytes: config.fetchMaxBytes });
+export function createSearchRuntime(options: { searx: SearxOptions; fetch: FetchOptions }): SearchRuntime {
+  const searx = new SearxClient(options.searx);
+  const fetcher = new PageFetcher(options.fetch);
   return {
     searx,
     fetcher,
