@@ -1,8 +1,6 @@
 /** A small LRU cache with a time-to-live, for searches and fetched pages. Size 0 or TTL 0 disables it. */
 export class TtlCache<V> {
   private readonly map = new Map<string, { value: V; expires: number }>();
-  hits = 0;
-  misses = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -14,13 +12,11 @@ export class TtlCache<V> {
     const entry = this.map.get(key);
     if (!entry || entry.expires <= this.now()) {
       if (entry) this.map.delete(key);
-      this.misses++;
       return undefined;
     }
     // Refresh its place as most recently used.
     this.map.delete(key);
     this.map.set(key, entry);
-    this.hits++;
     return entry.value;
   }
 

@@ -32,10 +32,6 @@ export class ToolError extends Error {
   }
 }
 
-export function isToolError(error: unknown): error is ToolError {
-  return error instanceof ToolError;
-}
-
 /** The message of anything thrown, for logs and wrapped errors. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -1,6 +1,7 @@
 /**
- * JSON Schema validation with ajv (draft-07 and the common 2019/2020 keywords), shared by the generation tools
- * (checking constrained output) and the user's actions (checking arguments). Messages name the field.
+ * JSON Schema validation with ajv (draft-07 and the common 2019/2020 keywords), for the generation tools: the output
+ * of a json_schema-constrained call is checked against the whole schema (node-llama-cpp's grammar covers a subset).
+ * Messages name the field. (Action arguments are enforced by z.fromJSONSchema, in actions/loader.ts.)
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";

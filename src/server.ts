@@ -8,6 +8,7 @@ import {
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
+  type ElicitRequestFormParams,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
 import { withLogScope } from "./log.js";
@@ -32,7 +33,8 @@ const INSTRUCTIONS =
  */
 async function elicitForm(server: McpServer["server"], request: ElicitRequest, signal: AbortSignal): Promise<ElicitAnswer> {
   try {
-    return (await server.elicitInput({ mode: "form", ...request } as never, { signal })) as ElicitAnswer;
+    const params: ElicitRequestFormParams = { mode: "form", message: request.message, requestedSchema: request.requestedSchema as ElicitRequestFormParams["requestedSchema"] };
+    return (await server.elicitInput(params, { signal })) as ElicitAnswer;
   } catch (error) {
     if (signal.aborted) throw new ToolError("The call was cancelled while waiting for the user's answer; nothing ran.", { code: "cancelled" });
     const detail = messageOf(error).replace(/^MCP error -?\d+: /, "");

@@ -45,7 +45,10 @@ export interface ToolContext {
   tool: string;
 }
 
-/** What a tool returns: structured content (validated by its output schema) and a short text rendering. */
+/**
+ * What a tool returns: structured content, which must match the tool's output schema (clients such as the SDK's
+ * check it, and the tests' client checks every answer), and a short text rendering.
+ */
 export interface ToolOutput<T = Record<string, unknown>> {
   structured: T;
   text: string;

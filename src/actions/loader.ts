@@ -164,7 +164,7 @@ function checkAction(raw: unknown): { input?: z.ZodType; problems: Problem[] } {
   const schema = asObject(file.input) ?? (file.input === undefined ? { type: "object", properties: {} } : undefined);
   if (schema) {
     try {
-      input = z.fromJSONSchema(schema as never);
+      input = z.fromJSONSchema(schema as z.core.JSONSchema.JSONSchema);
     } catch (error) {
       // The library's message may quote the schema ("Unsupported type: ..."): only its kind is shown.
       const kind = ((error as Error).message.split(":")[0] ?? "").slice(0, 80);

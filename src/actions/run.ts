@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
 import { jsonDepth } from "../limits.js";
+import { deadline, errorCode, readCapped, type CappedBody } from "../upstream.js";
 import type { CommandPlan, HttpPlan, Plan } from "./plan.js";
 import type { CommandRunner, HttpRunner } from "./schema.js";
 
@@ -33,43 +34,35 @@ export async function runHttp(plan: HttpPlan & Pick<Plan, "secrets">, runner: Ht
   const started = performance.now();
   // undici takes ~60 ms to import: loaded on the first http action, not at start-up.
   const { request } = await import("./http-client.js");
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const limit = deadline(timeoutMs, signal);
   let res: Awaited<ReturnType<typeof request>>;
   try {
     res = await request(plan.url, {
       method: plan.method as "GET",
       headers: plan.headers,
       ...(plan.body ? { body: plan.body.text } : {}),
-      signal: AbortSignal.any([signal, timeout]),
+      signal: limit.signal,
     });
   } catch (error) {
     if (signal.aborted) throw new ToolError("The action was cancelled.", { code: "cancelled" });
-    if (timeout.aborted) throw new ToolError(`The request to ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Retry, or raise timeout_ms in the action file." });
-    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+    if (limit.timedOut()) throw new ToolError(`The request to ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Retry, or raise timeout_ms in the action file." });
+    const code = errorCode(error);
     throw new ToolError(`The request to ${mask(plan.url)} failed: ${mask(code ?? messageOf(error))}`, {
       code: "action_failed",
       hint: code === "ECONNREFUSED" ? "The service is not answering; is it running?" : "Check that the service is reachable from the server.",
     });
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
+  let read: CappedBody;
   try {
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > runner.max_response_bytes) {
-        truncated = true;
-        res.body.destroy();
-        break;
-      }
-      chunks.push(chunk as Buffer);
-    }
+    read = await readCapped(res.body, runner.max_response_bytes);
+    if (read.over) res.body.destroy();
   } catch (error) {
     if (signal.aborted) throw new ToolError("The action was cancelled.", { code: "cancelled" });
-    if (timeout.aborted) throw new ToolError(`The response of ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Raise timeout_ms in the action file." });
+    if (limit.timedOut()) throw new ToolError(`The response of ${mask(plan.url)} took longer than ${timeoutMs} ms.`, { code: "action_timeout", hint: "Raise timeout_ms in the action file." });
     throw new ToolError(`Reading the response of ${mask(plan.url)} failed: ${mask(messageOf(error))}`, { code: "action_failed" });
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  const truncated = read.over;
+  const text = read.body.toString("utf8");
   const ok = runner.expect_status ? runner.expect_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
   if (!ok) {
     const retryAfter = res.headers["retry-after"];

@@ -27,6 +27,7 @@ function converter(): TurndownService {
   if (!turndown) {
     turndown = new TurndownService({ headingStyle: "atx", codeBlockStyle: "fenced", bulletListMarker: "-", emDelimiter: "*" });
     turndown.use(gfm);
+    // turndown's tag names are typed by the browser's DOM lib, which this project does not load.
     turndown.remove(["script", "style", "noscript", "iframe", "form", "button"] as never);
   }
   return turndown;
@@ -102,6 +103,7 @@ function fromHtml(html: string, url: string): Document {
   const meta = (name: string) =>
     document.querySelector(`meta[property="${name}"], meta[name="${name}"]`)?.getAttribute("content")?.trim() || null;
   const docTitle = document.querySelector("title")?.textContent?.trim() ?? "";
+  // Readability is typed against the browser's Document; linkedom's is that document, typed apart (see Doc above).
   const article = new Readability(document.cloneNode(true) as never, { charThreshold: 200 }).parse();
   let body: string;
   let extraction: Document["extraction"];

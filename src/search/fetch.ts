@@ -5,14 +5,15 @@
  * checked is the address connected to (no DNS-rebinding window); redirects are followed by hand and re-checked;
  * the body is capped in bytes and the whole fetch in time.
  */
-import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { isIP } from "node:net";
+import { lookup as dnsLookup } from "node:dns";
+import { isIP, type LookupFunction } from "node:net";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from "node:zlib";
 import ipaddr from "ipaddr.js";
 import { Agent, request } from "undici";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
+import { deadline, errorCode, readCapped, type Deadline } from "../upstream.js";
 import { VERSION } from "../version.js";
 
 export interface FetchOptions {
@@ -58,7 +59,7 @@ export class PageFetcher {
       } else this.allowHosts.add(value.replace(/^\[|\]$/g, ""));
     }
     this.agent = new Agent({
-      connect: { lookup: (hostname: string, opts: { all?: boolean }, callback: LookupCallback) => this.lookup(hostname, opts, callback) } as never,
+      connect: { lookup: this.lookup },
       keepAliveTimeout: 5_000,
     });
   }
@@ -101,21 +102,21 @@ export class PageFetcher {
     return `${address} is ${names[range] ?? `in the ${range} range`}`;
   }
 
-  private lookup(hostname: string, opts: { all?: boolean }, callback: LookupCallback) {
-    dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses: LookupAddress[]) => {
-      if (error) return callback(error, [] as never);
+  /** The connection's own DNS lookup: every address the host resolves to is checked before one is connected to. */
+  private readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses) => {
+      if (error) return callback(error, "");
       for (const a of addresses) {
         const why = this.refusal(a.address, hostname);
-        if (why) return callback(new RefusedAddress(hostname, why), [] as never);
+        if (why) return callback(Object.assign(new RefusedAddress(hostname, why), { code: "EREFUSED" }), "");
       }
-      if (opts.all) callback(null, addresses as never);
-      else callback(null, addresses[0]!.address as never, addresses[0]!.family);
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
     });
-  }
+  };
 
   async fetch(rawUrl: string, signal?: AbortSignal): Promise<Fetched> {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const limit = deadline(this.options.timeoutMs, signal);
     const redirects: string[] = [];
     let url = this.check(rawUrl);
     for (let hop = 0; ; hop++) {
@@ -124,7 +125,7 @@ export class PageFetcher {
         res = await request(url, {
           method: "GET",
           dispatcher: this.agent,
-          signal: combined,
+          signal: limit.signal,
           headers: {
             "user-agent": FETCH_USER_AGENT,
             accept: "text/html,application/xhtml+xml,text/plain;q=0.9,text/markdown;q=0.9,application/json;q=0.8,*/*;q=0.5",
@@ -133,7 +134,7 @@ export class PageFetcher {
           },
         });
       } catch (error) {
-        throw this.failure(url, error, signal, timeout);
+        throw this.failure(url, error, signal, limit);
       }
       if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
         await res.body.dump().catch(() => undefined);
@@ -168,7 +169,7 @@ export class PageFetcher {
       } catch (error) {
         res.body.destroy();
         if (error instanceof ToolError) throw error;
-        throw this.failure(url, error, signal, timeout);
+        throw this.failure(url, error, signal, limit);
       }
       if (res.statusCode >= 400) {
         const text = bodySnippet(body.toString("utf8"), 200);
@@ -206,17 +207,17 @@ export class PageFetcher {
     return url;
   }
 
-  private failure(url: URL, error: unknown, signal: AbortSignal | undefined, timeout: AbortSignal): ToolError {
+  private failure(url: URL, error: unknown, signal: AbortSignal | undefined, limit: Deadline): ToolError {
     const refusal = findRefusal(error);
     if (refusal) return refused(url.href, refusal.why);
     if (signal?.aborted) return new ToolError("read_url was cancelled.", { code: "cancelled" });
-    if (timeout.aborted) {
+    if (limit.timedOut()) {
       return new ToolError(`${url.href} did not answer within ${this.options.timeoutMs} ms.`, {
         code: "fetch_timeout",
         hint: "Try again, try another result, or raise --fetch-timeout-ms.",
       });
     }
-    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+    const code = errorCode(error);
     return new ToolError(`${url.href} could not be fetched: ${code ?? messageOf(error)}`, {
       code: "fetch_failed",
       hint: code === "ENOTFOUND" ? "The host name does not resolve; check the URL." : "The site is unreachable from here; try another result.",
@@ -246,7 +247,6 @@ export function carriedIpv4(addr: ipaddr.IPv6): string[] {
   return [];
 }
 
-type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
 
 class RefusedAddress extends Error {
   constructor(
@@ -298,8 +298,9 @@ async function readBody(body: AsyncIterable<unknown> & Readable, encoding: strin
     chunks.push(chunk);
   };
   if (!decoder) {
-    for await (const chunk of body) take(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const read = await readCapped(body, max);
+    if (read.over) throw tooLarge(url, max);
+    return read.body;
   }
   let sent = 0;
   try {

@@ -7,6 +7,7 @@ import { Agent, request, errors as undiciErrors } from "undici";
 import { z } from "zod";
 import { TtlCache } from "../cache.js";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
+import { deadline, errorCode } from "../upstream.js";
 import { VERSION } from "../version.js";
 
 export interface SearchParams {
@@ -99,10 +100,6 @@ export class SearxClient {
     return this.instances.length > 0;
   }
 
-  cacheStats() {
-    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size };
-  }
-
   async search(params: SearchParams, signal?: AbortSignal): Promise<SearchResponse> {
     if (!this.configured) {
       throw new ToolError("No SearXNG instance is configured.", {
@@ -151,20 +148,20 @@ export class SearxClient {
       ...lowerKeys(this.options.headers),
     };
     if (instance.authorization) headers.authorization = instance.authorization;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const limit = deadline(this.options.timeoutMs, signal);
     const where = `SearXNG at ${instance.display}`;
     let status: number;
     let contentType: string;
     let body: string;
     try {
-      const res = await request(url, { method: "GET", headers, signal: combined, dispatcher: this.agent, maxRedirections: 0 } as never);
+      // undici's request follows no redirect: a redirecting instance is reported below.
+      const res = await request(url, { method: "GET", headers, signal: limit.signal, dispatcher: this.agent });
       status = res.statusCode;
       contentType = String(res.headers["content-type"] ?? "");
       body = await res.body.text();
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (timeout.aborted || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+      if (limit.timedOut() || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
         throw new InstanceFailure(
           `${where} did not answer within ${this.options.timeoutMs} ms.`,
           "Retry, raise --search-timeout-ms, or lower the instance's outgoing.request_timeout so slow engines are dropped sooner.",
@@ -264,7 +261,7 @@ function lowerKeys(headers: Record<string, string>): Record<string, string> {
 }
 
 function networkFailure(where: string, error: unknown): InstanceFailure {
-  const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+  const code = errorCode(error);
   if (code === "ECONNREFUSED") {
     return new InstanceFailure(`${where} refused the connection: is SearXNG running?`, "Start SearXNG, or set --searxng-url / SEARXNG_URL to a running instance.", true, "search_unreachable");
   }

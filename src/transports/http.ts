@@ -11,6 +11,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { isLoopbackHost } from "../errors.js";
+import { readCapped, type CappedBody } from "../upstream.js";
 import { createServer } from "../server.js";
 import type { Services } from "../services.js";
 import { VERSION } from "../version.js";
@@ -361,36 +362,19 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
 }
 
 /** The request body as JSON, at most max bytes; past that the rest is not read and the connection closes after the 413. */
-function readJson(req: IncomingMessage, max: number): Promise<{ ok: true; value: unknown } | { ok: false; status: number; message: string }> {
+async function readJson(req: IncomingMessage, max: number): Promise<{ ok: true; value: unknown } | { ok: false; status: number; message: string }> {
   const tooLarge = { ok: false as const, status: 413, message: `Request body larger than ${max} bytes (--max-body-bytes)` };
-  const refuse = () => {
-    req.pause();
-    req.socket.once("drain", () => undefined);
-    return tooLarge;
-  };
-  if (Number(req.headers["content-length"] ?? NaN) > max) return Promise.resolve(refuse());
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.off("data", onData);
-        req.off("end", onEnd);
-        resolve(refuse());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      try {
-        resolve({ ok: true, value: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-      } catch {
-        resolve({ ok: false, status: 400, message: "Parse error: the body is not valid JSON" });
-      }
-    };
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", () => resolve({ ok: false, status: 400, message: "The request body could not be read" }));
-  });
+  if (Number(req.headers["content-length"] ?? NaN) > max) return tooLarge;
+  let read: CappedBody;
+  try {
+    read = await readCapped(req, max);
+  } catch {
+    return { ok: false, status: 400, message: "The request body could not be read" };
+  }
+  if (read.over) return tooLarge;
+  try {
+    return { ok: true, value: JSON.parse(read.body.toString("utf8")) };
+  } catch {
+    return { ok: false, status: 400, message: "Parse error: the body is not valid JSON" };
+  }
 }

@@ -45,6 +45,8 @@ export async function connect(
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   await client.connect(clientSide);
+  // Listing the tools makes the SDK client check every structuredContent against the tool's outputSchema.
+  await client.listTools();
   const call = async (name: string, args: Record<string, unknown> = {}) =>
     (await client.callTool({ name, arguments: args })) as CallToolResult;
   const close = async () => {

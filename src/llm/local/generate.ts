@@ -87,6 +87,8 @@ async function grammarFor(llama: Llama, constraint: Constraint): Promise<LlamaGr
   if (constraint.kind === "none") return undefined;
   if (constraint.kind === "json_schema") {
     try {
+      // A schema known only at run time: node-llama-cpp's signature infers its type from a literal schema, so the
+      // call is untyped here. The caller checks the output against the full schema with ajv.
       return await llama.createGrammarForJsonSchema(constraint.schema as never);
     } catch (error) {
       throw new ToolError(`json_schema cannot be turned into a grammar: ${messageOf(error)}`, {
