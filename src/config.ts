@@ -31,12 +31,12 @@ const list = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
 
-interface Setting {
-  /** camelCase key in Config */
+export const GROUPS = ["Model", "Generation", "Input limits", "Search and reading pages", "Actions", "Transport and HTTP service", "Logging"] as const;
+
+interface SettingDefinition {
+  /** camelCase key in Config; the flag and the environment twin derive from it (flagOf, envOf). */
   key: string;
-  /** --flag */
-  flag: string;
-  env: string;
+  group: (typeof GROUPS)[number];
   /** Shown in --help and the README. */
   help: string;
   /** Placeholder for the value in --help; absent for booleans. */
@@ -48,13 +48,33 @@ interface Setting {
   boolean?: boolean;
   /** A file or directory path: a leading ~ is the home directory. */
   path?: boolean;
+  /** The default as documented, where the real one depends on the machine (a home directory). */
+  shownDefault?: string;
 }
 
-export const SETTINGS = [
+export interface Setting extends SettingDefinition {
+  /** --flag */
+  flag: string;
+  env: string;
+}
+
+/** The flag of a setting: its key in kebab case (contextSize -> --context-size). */
+export function flagOf(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Environment twins that keep the name other tools already use for the same thing. */
+const ENV_EXCEPTIONS: Record<string, string> = { hfEndpoint: "HF_ENDPOINT", searxngUrl: "SEARXNG_URL" };
+
+/** The environment twin of a setting: LAM_ and its key in upper snake case (contextSize -> LAM_CONTEXT_SIZE), but for ENV_EXCEPTIONS. */
+export function envOf(key: string): string {
+  return ENV_EXCEPTIONS[key] ?? `LAM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+const DEFINITIONS = [
   {
     key: "model",
-    flag: "model",
-    env: "LAM_MODEL",
+    group: "Model",
     value: "PATH|URI|URL",
     help: "The GGUF model: a file path, an hf:user/repo:QUANT URI or an https URL (downloaded on first use).",
     schema: z.string().min(1).default(DEFAULT_MODEL),
@@ -62,25 +82,23 @@ export const SETTINGS = [
   },
   {
     key: "modelsDir",
-    flag: "models-dir",
-    env: "LAM_MODELS_DIR",
+    group: "Model",
     value: "DIR",
     help: "Where downloaded models are cached.",
     schema: z.string().min(1).default(join(homedir(), ".cache", "lam-mcp", "models")),
     path: true,
+    shownDefault: "~/.cache/lam-mcp/models",
   },
   {
     key: "hfEndpoint",
-    flag: "hf-endpoint",
-    env: "HF_ENDPOINT",
+    group: "Model",
     value: "URL",
     help: "The Hugging Face endpoint used to resolve hf: URIs (for mirrors).",
     schema: z.url({ protocol: /^https?$/ }).default("https://huggingface.co/"),
   },
   {
     key: "threads",
-    flag: "threads",
-    env: "LAM_THREADS",
+    group: "Model",
     value: "auto|N",
     help:
       "CPU threads for llama.cpp. auto = one less than the cores (at least 1, at most 8), chosen from `npm run bench -- threads`; " +
@@ -89,24 +107,21 @@ export const SETTINGS = [
   },
   {
     key: "gpu",
-    flag: "gpu",
-    env: "LAM_GPU",
+    group: "Model",
     value: "auto|false|cuda|vulkan",
     help: "GPU backend for llama.cpp; false runs on the CPU only.",
     schema: z.enum(["auto", "false", "cuda", "vulkan"]).default("auto"),
   },
   {
     key: "contextSize",
-    flag: "context-size",
-    env: "LAM_CONTEXT_SIZE",
+    group: "Model",
     value: "TOKENS",
-    help: "Context size in tokens of each generation sequence (capped by the model's training context).",
+    help: "Context size in tokens of each generation sequence, capped by the model's training context (lam://config shows the size applied).",
     schema: intFrom(64, 1 << 20).default(4096),
   },
   {
     key: "embeddingModel",
-    flag: "embedding-model",
-    env: "LAM_EMBEDDING_MODEL",
+    group: "Model",
     value: "PATH|URI|URL",
     help: "A separate GGUF model for embed and similarity (an embedding model); unset = the main model.",
     schema: z.string().min(1).optional(),
@@ -114,243 +129,77 @@ export const SETTINGS = [
   },
   {
     key: "sequences",
-    flag: "sequences",
-    env: "LAM_SEQUENCES",
+    group: "Generation",
     value: "N",
     help: "Generation calls that run at once, each on its own context sequence (memory grows with each).",
     schema: intFrom(1, 64).default(2),
   },
   {
     key: "maxQueue",
-    flag: "max-queue",
-    env: "LAM_MAX_QUEUE",
+    group: "Generation",
     value: "N",
     help: "Generation calls that may wait for a free sequence; past that a call is refused at once (busy).",
     schema: intFrom(0, 10_000).default(32),
   },
   {
     key: "maxTokens",
-    flag: "max-tokens",
-    env: "LAM_MAX_TOKENS",
+    group: "Generation",
     value: "N",
     help: "Default max_tokens of generate and chat.",
     schema: intFrom(1, 1 << 20).default(512),
   },
   {
     key: "maxTokensLimit",
-    flag: "max-tokens-limit",
-    env: "LAM_MAX_TOKENS_LIMIT",
+    group: "Generation",
     value: "N",
     help: "The largest max_tokens a call may ask for.",
     schema: intFrom(1, 1 << 20).default(4096),
   },
   {
     key: "temperature",
-    flag: "temperature",
-    env: "LAM_TEMPERATURE",
+    group: "Generation",
     value: "T",
     help: "Default sampling temperature (0 = greedy, deterministic).",
     schema: z.coerce.number().min(0).max(2).default(0.8),
   },
   {
     key: "topK",
-    flag: "top-k",
-    env: "LAM_TOP_K",
+    group: "Generation",
     value: "K",
     help: "Default top-k (0 = off).",
     schema: intFrom(0, 1_000_000).default(40),
   },
   {
     key: "topP",
-    flag: "top-p",
-    env: "LAM_TOP_P",
+    group: "Generation",
     value: "P",
     help: "Default top-p, nucleus sampling (1 = off).",
     schema: z.coerce.number().min(0).max(1).default(0.95),
   },
   {
     key: "minP",
-    flag: "min-p",
-    env: "LAM_MIN_P",
+    group: "Generation",
     value: "P",
     help: "Default min-p (0 = off).",
     schema: z.coerce.number().min(0).max(1).default(0.05),
   },
   {
     key: "repeatPenalty",
-    flag: "repeat-penalty",
-    env: "LAM_REPEAT_PENALTY",
+    group: "Generation",
     value: "X",
     help: "Default repeat penalty over the last 64 tokens (1 = off).",
     schema: z.coerce.number().min(0).max(2).default(1),
   },
   {
     key: "maxInputChars",
-    flag: "max-input-chars",
-    env: "LAM_MAX_INPUT_CHARS",
+    group: "Input limits",
     value: "N",
     help: "Largest text (in characters, summed over a call) that the tokenizer and embedding tools accept.",
     schema: intFrom(1, 1 << 30).default(4_000_000),
   },
   {
-    key: "searxngUrl",
-    flag: "searxng-url",
-    env: "SEARXNG_URL",
-    value: "URL[,URL...]",
-    help: "SearXNG instance(s), tried in order on failure; basic auth as http://user:pass@host (never shown). Needed by web_search and search_context.",
-    schema: list.pipe(z.array(z.url({ protocol: /^https?$/ }))).default([]),
-  },
-  {
-    key: "searchTimeoutMs",
-    flag: "search-timeout-ms",
-    env: "LAM_SEARCH_TIMEOUT_MS",
-    value: "MS",
-    help: "Timeout of one request to a SearXNG instance.",
-    schema: intFrom(100, 300_000).default(10_000),
-  },
-  {
-    key: "searchHeaders",
-    flag: "search-headers",
-    env: "LAM_SEARCH_HEADERS",
-    value: "JSON",
-    help: 'Extra headers sent to SearXNG, as a JSON object ({"X-Api-Key": "..."}).',
-    schema: jsonObject.default({}),
-    secret: true,
-  },
-  {
-    key: "searchCacheTtlMs",
-    flag: "search-cache-ttl-ms",
-    env: "LAM_SEARCH_CACHE_TTL_MS",
-    value: "MS",
-    help: "How long a search (and a read page) is answered from the cache (0 = no cache).",
-    schema: intFrom(0, 86_400_000).default(300_000),
-  },
-  {
-    key: "searchCacheSize",
-    flag: "search-cache-size",
-    env: "LAM_SEARCH_CACHE_SIZE",
-    value: "N",
-    help: "Most searches (and, separately, pages) kept in the cache.",
-    schema: intFrom(0, 100_000).default(256),
-  },
-  {
-    key: "fetchAllow",
-    flag: "fetch-allow",
-    env: "LAM_FETCH_ALLOW",
-    value: "LIST",
-    help: "Hosts or CIDR ranges read_url may reach although they are loopback, private, link-local or metadata (e.g. 127.0.0.1,10.0.0.0/8).",
-    schema: list.default([]),
-  },
-  {
-    key: "fetchTimeoutMs",
-    flag: "fetch-timeout-ms",
-    env: "LAM_FETCH_TIMEOUT_MS",
-    value: "MS",
-    help: "Timeout of read_url's fetch of one page (all redirects included).",
-    schema: intFrom(100, 300_000).default(15_000),
-  },
-  {
-    key: "fetchMaxBytes",
-    flag: "fetch-max-bytes",
-    env: "LAM_FETCH_MAX_BYTES",
-    value: "BYTES",
-    help: "Largest response body read_url accepts.",
-    schema: intFrom(1024, 1 << 30).default(5 * 1024 * 1024),
-  },
-  {
-    key: "toolsDir",
-    flag: "tools-dir",
-    env: "LAM_TOOLS_DIR",
-    value: "DIR",
-    help: "The directory of action files (.json, .yaml, .yml), watched for changes; relative to the working directory.",
-    schema: z.string().min(1).default("./tools"),
-    path: true,
-  },
-  {
-    key: "allowUnconfirmed",
-    flag: "allow-unconfirmed",
-    env: "LAM_ALLOW_UNCONFIRMED",
-    help: "Run actions marked confirm or destructive without asking, when the client cannot ask the user (elicitation).",
-    schema: bool.default(false),
-    boolean: true,
-  },
-  {
-    key: "transport",
-    flag: "transport",
-    env: "LAM_TRANSPORT",
-    value: "stdio|http",
-    help: "How clients connect: stdio (a child process) or Streamable HTTP at /mcp.",
-    schema: z.enum(["stdio", "http"]).default("stdio"),
-  },
-  {
-    key: "host",
-    flag: "host",
-    env: "LAM_HOST",
-    value: "ADDRESS",
-    help: "Address the HTTP transport binds.",
-    schema: z.string().min(1).default("127.0.0.1"),
-  },
-  {
-    key: "port",
-    flag: "port",
-    env: "LAM_PORT",
-    value: "N",
-    help: "Port of the HTTP transport (0 = any free port, printed on stderr).",
-    schema: intFrom(0, 65535).default(3333),
-  },
-  {
-    key: "allowedHosts",
-    flag: "allowed-hosts",
-    env: "LAM_ALLOWED_HOSTS",
-    value: "LIST",
-    help: "Extra Host header values the HTTP transport accepts (comma-separated), besides the bound address.",
-    schema: list.default([]),
-  },
-  {
-    key: "allowedOrigins",
-    flag: "allowed-origins",
-    env: "LAM_ALLOWED_ORIGINS",
-    value: "LIST",
-    help: "Extra Origin header values the HTTP transport accepts (comma-separated), besides loopback origins.",
-    schema: list.default([]),
-  },
-  {
-    key: "stateless",
-    flag: "stateless",
-    env: "LAM_STATELESS",
-    help: "HTTP without sessions: every request stands alone (no Mcp-Session-Id, no server-to-client requests).",
-    schema: bool.default(false),
-    boolean: true,
-  },
-  {
-    key: "authToken",
-    flag: "auth-token",
-    env: "LAM_AUTH_TOKEN",
-    value: "TOKEN",
-    help: "Require `Authorization: Bearer TOKEN` on /mcp and /metrics. Required to bind a non-loopback address.",
-    schema: z.string().min(16, "at least 16 characters").optional(),
-    secret: true,
-  },
-  {
-    key: "maxSessions",
-    flag: "max-sessions",
-    env: "LAM_MAX_SESSIONS",
-    value: "N",
-    help: "Most concurrent HTTP sessions; past that, initialize is refused (503).",
-    schema: intFrom(1, 100_000).default(100),
-  },
-  {
-    key: "sessionIdleMs",
-    flag: "session-idle-ms",
-    env: "LAM_SESSION_IDLE_MS",
-    value: "MS",
-    help: "An HTTP session with no request for this long is closed.",
-    schema: intFrom(1000, 7 * 86_400_000).default(1_800_000),
-  },
-  {
     key: "maxBodyBytes",
-    flag: "max-body-bytes",
-    env: "LAM_MAX_BODY_BYTES",
+    group: "Input limits",
     value: "BYTES",
     help:
       "Largest JSON-RPC message accepted, in bytes: an HTTP request body (413 past it) or a stdio line (a JSON-RPC error " +
@@ -358,47 +207,182 @@ export const SETTINGS = [
     schema: intFrom(1024, 1 << 30).default(16 * 1024 * 1024),
   },
   {
+    key: "searxngUrl",
+    group: "Search and reading pages",
+    value: "URL[,URL...]",
+    help: "SearXNG instance(s), tried in order on failure; basic auth as http://user:pass@host (never shown). Needed by web_search and search_context.",
+    schema: list.pipe(z.array(z.url({ protocol: /^https?$/ }))).default([]),
+  },
+  {
+    key: "searchTimeoutMs",
+    group: "Search and reading pages",
+    value: "MS",
+    help: "Timeout of one request to a SearXNG instance.",
+    schema: intFrom(100, 300_000).default(10_000),
+  },
+  {
+    key: "searchHeaders",
+    group: "Search and reading pages",
+    value: "JSON",
+    help: 'Extra headers sent to SearXNG, as a JSON object ({"X-Api-Key": "..."}).',
+    schema: jsonObject.default({}),
+    secret: true,
+  },
+  {
+    key: "searchCacheTtlMs",
+    group: "Search and reading pages",
+    value: "MS",
+    help: "How long a search (and a read page) is answered from the cache (0 = no cache).",
+    schema: intFrom(0, 86_400_000).default(300_000),
+  },
+  {
+    key: "searchCacheSize",
+    group: "Search and reading pages",
+    value: "N",
+    help: "Most searches (and, separately, pages) kept in the cache.",
+    schema: intFrom(0, 100_000).default(256),
+  },
+  {
+    key: "fetchAllow",
+    group: "Search and reading pages",
+    value: "LIST",
+    help: "Hosts or CIDR ranges read_url may reach although they are loopback, private, link-local or metadata (e.g. 127.0.0.1,10.0.0.0/8).",
+    schema: list.default([]),
+  },
+  {
+    key: "fetchTimeoutMs",
+    group: "Search and reading pages",
+    value: "MS",
+    help: "Timeout of read_url's fetch of one page (all redirects included).",
+    schema: intFrom(100, 300_000).default(15_000),
+  },
+  {
+    key: "fetchMaxBytes",
+    group: "Search and reading pages",
+    value: "BYTES",
+    help: "Largest response body read_url accepts.",
+    schema: intFrom(1024, 1 << 30).default(5 * 1024 * 1024),
+  },
+  {
+    key: "toolsDir",
+    group: "Actions",
+    value: "DIR",
+    help: "The directory of action files (.json, .yaml, .yml), watched for changes; relative to the working directory.",
+    schema: z.string().min(1).default("./tools"),
+    path: true,
+  },
+  {
+    key: "allowUnconfirmed",
+    group: "Actions",
+    help: "Run actions marked confirm or destructive without asking, when the client cannot ask the user (elicitation).",
+    schema: bool.default(false),
+    boolean: true,
+  },
+  {
+    key: "transport",
+    group: "Transport and HTTP service",
+    value: "stdio|http",
+    help: "How clients connect: stdio (a child process) or Streamable HTTP at /mcp.",
+    schema: z.enum(["stdio", "http"]).default("stdio"),
+  },
+  {
+    key: "host",
+    group: "Transport and HTTP service",
+    value: "ADDRESS",
+    help: "Address the HTTP transport binds.",
+    schema: z.string().min(1).default("127.0.0.1"),
+  },
+  {
+    key: "port",
+    group: "Transport and HTTP service",
+    value: "N",
+    help: "Port of the HTTP transport (0 = any free port, printed on stderr).",
+    schema: intFrom(0, 65535).default(3333),
+  },
+  {
+    key: "allowedHosts",
+    group: "Transport and HTTP service",
+    value: "LIST",
+    help: "Extra Host header values the HTTP transport accepts (comma-separated), besides the bound address.",
+    schema: list.default([]),
+  },
+  {
+    key: "allowedOrigins",
+    group: "Transport and HTTP service",
+    value: "LIST",
+    help: "Extra Origin header values the HTTP transport accepts (comma-separated), besides loopback origins.",
+    schema: list.default([]),
+  },
+  {
+    key: "stateless",
+    group: "Transport and HTTP service",
+    help: "HTTP without sessions: every request stands alone (no Mcp-Session-Id, no server-to-client requests).",
+    schema: bool.default(false),
+    boolean: true,
+  },
+  {
+    key: "authToken",
+    group: "Transport and HTTP service",
+    value: "TOKEN",
+    help: "Require `Authorization: Bearer TOKEN` on /mcp and /metrics. Required to bind a non-loopback address.",
+    schema: z.string().min(16, "at least 16 characters").optional(),
+    secret: true,
+  },
+  {
+    key: "maxSessions",
+    group: "Transport and HTTP service",
+    value: "N",
+    help: "Most concurrent HTTP sessions; past that, initialize is refused (503).",
+    schema: intFrom(1, 100_000).default(100),
+  },
+  {
+    key: "sessionIdleMs",
+    group: "Transport and HTTP service",
+    value: "MS",
+    help: "An HTTP session with no request for this long is closed.",
+    schema: intFrom(1000, 7 * 86_400_000).default(1_800_000),
+  },
+  {
     key: "maxConcurrentPerClient",
-    flag: "max-concurrent-per-client",
-    env: "LAM_MAX_CONCURRENT_PER_CLIENT",
+    group: "Transport and HTTP service",
     value: "N",
     help: "Most HTTP requests in flight per client (session, or address without one); past that: 429.",
     schema: intFrom(1, 100_000).default(256),
   },
   {
     key: "shutdownTimeoutMs",
-    flag: "shutdown-timeout-ms",
-    env: "LAM_SHUTDOWN_TIMEOUT_MS",
+    group: "Transport and HTTP service",
     value: "MS",
     help: "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled.",
     schema: intFrom(0, 600_000).default(10_000),
   },
   {
     key: "logLevel",
-    flag: "log-level",
-    env: "LAM_LOG_LEVEL",
+    group: "Logging",
     value: "debug|info|warn|error|silent",
     help: "Least severe log line written to stderr.",
     schema: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   },
   {
     key: "logFormat",
-    flag: "log-format",
-    env: "LAM_LOG_FORMAT",
+    group: "Logging",
     value: "auto|text|json",
     help: "Log lines as text or JSON; auto = text on a terminal, JSON otherwise.",
     schema: z.enum(["auto", "text", "json"]).default("auto"),
   },
-] as const satisfies readonly Setting[];
+] as const satisfies readonly SettingDefinition[];
 
-type SettingList = typeof SETTINGS;
+/** Every setting, in groups, each with its flag and environment twin. */
+export const SETTINGS: readonly Setting[] = DEFINITIONS.map((d) => ({ ...d, flag: flagOf(d.key), env: envOf(d.key) }));
+
+type SettingList = typeof DEFINITIONS;
 type SettingByKey<K extends string> = Extract<SettingList[number], { key: K }>;
 export type Config = Readonly<{
   [K in SettingList[number]["key"]]: z.output<SettingByKey<K>["schema"]>;
 }>;
 
 const ConfigSchema = z.object(
-  Object.fromEntries(SETTINGS.map((s) => [s.key, s.schema])) as { [K in SettingList[number]["key"]]: SettingByKey<K>["schema"] },
+  Object.fromEntries(DEFINITIONS.map((s) => [s.key, s.schema])) as { [K in SettingList[number]["key"]]: SettingByKey<K>["schema"] },
 );
 
 export type RawSettings = Partial<Record<string, unknown>>;
@@ -414,7 +398,7 @@ export class ConfigError extends Error {
 export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}): Config {
   const merged: Record<string, unknown> = {};
   const source: Record<string, string> = {};
-  for (const s of SETTINGS as readonly Setting[]) {
+  for (const s of SETTINGS) {
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== "") {
       merged[s.key] = fromEnv;
@@ -448,7 +432,7 @@ export function expandHome(path: string, home = homedir()): string {
 
 /** A value as an error message may show it: a secret never, not even its length; URLs without credentials. */
 function shownValue(key: string, value: unknown): string {
-  const setting = (SETTINGS as readonly Setting[]).find((s) => s.key === key);
+  const setting = SETTINGS.find((s) => s.key === key);
   if (setting?.secret) return "a value that is not shown: it is a secret";
   return JSON.stringify(redactAll(value));
 }
@@ -507,7 +491,7 @@ export function processEnv(): NodeJS.ProcessEnv {
 /** The effective settings with secrets masked, for display. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const s of SETTINGS as readonly Setting[]) {
+  for (const s of SETTINGS) {
     const value = (config as Record<string, unknown>)[s.key];
     out[s.key] = s.secret && value ? "***" : redactAll(value);
   }
@@ -520,13 +504,27 @@ function redactAll(value: unknown): unknown {
   return value;
 }
 
+/** A setting's default as documented ("" when it has none): the machine-independent form where one is given. */
+export function shownDefault(s: Setting): string {
+  if (s.shownDefault !== undefined) return s.shownDefault;
+  const def = ConfigSchema.shape[s.key as keyof typeof ConfigSchema.shape].safeParse(undefined);
+  if (!def.success || def.data === undefined) return "";
+  const value: unknown = def.data;
+  if (Array.isArray(value)) return value.join(",");
+  if (value !== null && typeof value === "object") return Object.keys(value).length === 0 ? "" : JSON.stringify(value);
+  return String(value);
+}
+
 export function helpText(version: string): string {
-  const rows = (SETTINGS as readonly Setting[]).map((s) => {
-    const flag = `--${s.flag}${s.value && !s.boolean ? ` ${s.value}` : ""}`;
-    const def = ConfigSchema.shape[s.key as keyof typeof ConfigSchema.shape].safeParse(undefined);
-    const shown = def.success && def.data !== undefined ? ` [default: ${JSON.stringify(def.data)}]` : "";
-    return `  ${flag}\n      ${s.help}${shown}\n      env: ${s.env}`;
-  });
+  const rows = GROUPS.flatMap((group) => [
+    `${group}:`,
+    ...SETTINGS.filter((s) => s.group === group).map((s) => {
+      const flag = `--${s.flag}${s.value && !s.boolean ? ` ${s.value}` : ""}`;
+      const def = shownDefault(s);
+      return `  ${flag}\n      ${s.help}${def ? ` [default: ${def}]` : ""}\n      env: ${s.env}`;
+    }),
+    "",
+  ]);
   return [
     `lam-mcp ${version}: an MCP server of tokenizer, local generation, search and action tools.`,
     "",
@@ -537,7 +535,7 @@ export function helpText(version: string): string {
     "  lam-mcp --help | --version",
     "",
     "Settings (a flag wins over its environment twin):",
-    ...rows,
     "",
+    ...rows,
   ].join("\n");
 }

@@ -16,7 +16,7 @@ import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
-import type { CallObserver } from "./tool.js";
+import type { CallObserver, ToolSpec } from "./tool.js";
 import { tokenTools } from "./tokens/tools.js";
 
 export interface Services {
@@ -74,9 +74,13 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
   return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog };
 }
 
-/** The names of every built-in tool (for `lam-mcp actions check`, which runs no server): built, nothing started. */
+/** Every built-in tool's spec (for the docs, and `lam-mcp actions check`, which run no server): built, nothing started. */
+export function builtInTools(config: Config, log: Logger): ToolSpec[] {
+  return assemble(config, log, {}).catalog.list();
+}
+
 export function builtInToolNames(config: Config, log: Logger): ReadonlySet<string> {
-  return assemble(config, log, {}).catalog.builtInNames();
+  return new Set(builtInTools(config, log).map((t) => t.name));
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {

@@ -154,6 +154,7 @@ export function signatureOf(spec: Pick<ToolSpec, "name" | "inputSchema">): strin
 }
 
 function typeOf(schema: Record<string, unknown>): string {
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join("|");
   if (schema.type === "array") return `${typeOf((schema.items ?? {}) as Record<string, unknown>)}[]`;
   if (Array.isArray(schema.anyOf)) return (schema.anyOf as Array<Record<string, unknown>>).map(typeOf).join("|");

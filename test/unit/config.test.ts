@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, DEFAULT_MODEL, describeConfig, nearestFlag, parseConfig, SETTINGS, unknownEnvironment } from "../../src/config.js";
+import { ConfigError, DEFAULT_MODEL, describeConfig, envOf, flagOf, GROUPS, helpText, nearestFlag, parseConfig, SETTINGS, unknownEnvironment } from "../../src/config.js";
 
 function problemsOf(fn: () => unknown): string {
   try {
@@ -103,6 +103,23 @@ describe("config", () => {
       "LAM_MODLE is not a lam-mcp setting; did you mean LAM_MODEL?",
       "LAM_ZZZZZZZZZZZ is not a lam-mcp setting",
     ]);
+  });
+
+  test("flags and environment twins derive from the key by one rule, with two stated exceptions", () => {
+    expect([flagOf("contextSize"), envOf("contextSize")]).toEqual(["context-size", "LAM_CONTEXT_SIZE"]);
+    expect([flagOf("maxConcurrentPerClient"), envOf("maxConcurrentPerClient")]).toEqual(["max-concurrent-per-client", "LAM_MAX_CONCURRENT_PER_CLIENT"]);
+    expect([flagOf("model"), envOf("model")]).toEqual(["model", "LAM_MODEL"]);
+    const exceptions = SETTINGS.filter((s) => s.env !== `LAM_${s.flag.replace(/-/g, "_").toUpperCase()}`).map((s) => `${s.key}=${s.env}`);
+    expect(exceptions).toEqual(["hfEndpoint=HF_ENDPOINT", "searxngUrl=SEARXNG_URL"]);
+    for (const s of SETTINGS) expect(s.flag).toBe(s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+    // --help lists the settings by group, every group with its settings in it.
+    const help = helpText("0.0.0");
+    let at = 0;
+    for (const group of GROUPS) {
+      const next = help.indexOf(`\n${group}:\n`, at);
+      expect([group, next]).not.toEqual([group, -1]);
+      at = next;
+    }
   });
 
   test("every setting has a flag, an environment twin and help", () => {

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
 import { SETTINGS } from "../../src/config.js";
+import { updateReadme } from "../../src/docs.js";
 import { createServices } from "../../src/services.js";
 import { silentLogger } from "../../src/log.js";
 import { parseConfig } from "../../src/config.js";
@@ -24,4 +25,8 @@ test("README opens with the two commands", () => {
   const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)![1]!;
   expect(firstBlock).toContain("npm ci && npm start");
   expect(firstBlock).toContain("npm ci && npm test");
+});
+
+test("README's generated parts (tools, settings) match the code: run npm run docs after changing either", () => {
+  expect(updateReadme(readme)).toBe(readme);
 });
