@@ -101,6 +101,12 @@ function userMessage(text: string) {
 }
 
 export function registerPrompts(mcp: McpServer, services: Services): void {
+  registerResearch(mcp);
+  registerPlanActions(mcp, services);
+  registerExplainTokens(mcp, services);
+}
+
+function registerResearch(mcp: McpServer): void {
   mcp.registerPrompt(
     "research",
     {
@@ -121,7 +127,9 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
         ].join("\n"),
       ),
   );
+}
 
+function registerPlanActions(mcp: McpServer, services: Services): void {
   mcp.registerPrompt(
     "plan_actions",
     {
@@ -162,7 +170,9 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
       );
     },
   );
+}
 
+function registerExplainTokens(mcp: McpServer, services: Services): void {
   mcp.registerPrompt(
     "explain_tokens",
     {

@@ -27,84 +27,87 @@ export interface ActionsCommandContext {
   reserved: ReadonlySet<string>;
 }
 
-export async function actionsCommand(args: string[], { config, env, log, io, reserved }: ActionsCommandContext): Promise<number> {
+export async function actionsCommand(args: string[], context: ActionsCommandContext): Promise<number> {
   const [verb, ...rest] = args;
-  if (verb === "check") {
-    if (rest.length > 1) return usage(io);
-    const dir = resolve(rest[0] ?? config.toolsDir);
-    try {
-      if (!(await stat(dir)).isDirectory()) throw new Error("not a directory");
-    } catch {
-      io.err(`lam-mcp: ${dir} is not a directory of action files\n`);
+  if (verb === "check" && rest.length <= 1) return check(rest[0], context);
+  if (verb === "run" && rest.length >= 1 && rest.length <= 2) return run(rest[0]!, rest[1] ?? "{}", context);
+  return usage(context.io);
+}
+
+/** `actions check [DIR]`: every file's status on stdout; exit 1 when any has a problem or DIR is no directory. */
+async function check(where: string | undefined, { config, env, io, reserved }: ActionsCommandContext): Promise<number> {
+  const dir = resolve(where ?? config.toolsDir);
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error("not a directory");
+  } catch {
+    io.err(`lam-mcp: ${dir} is not a directory of action files\n`);
+    return 1;
+  }
+  // The report is this command's output (stdout); the registry's own log lines would only repeat it.
+  const registry = new ActionRegistry({ dir, deps: { env, allowUnconfirmed: config.allowUnconfirmed, log: silentLogger }, log: silentLogger });
+  try {
+    await registry.start({ reserved, watch: false });
+    const { actions } = await registry.describe();
+    if (actions.length === 0) {
+      io.out(`no action files (.json, .yaml, .yml) in ${dir}\n`);
+      return 0;
+    }
+    let bad = 0;
+    for (const a of actions) {
+      const file = relative(process.cwd(), a.file) || a.file;
+      if (a.status === "loaded") io.out(`ok    ${a.name}  ${file}\n`);
+      else {
+        bad++;
+        for (const p of a.problems) io.out(`FAIL  ${file}: ${p.field}: ${p.message}\n`);
+      }
+    }
+    io.out(`${actions.length - bad} of ${actions.length} action files are valid\n`);
+    return bad > 0 ? 1 : 0;
+  } finally {
+    registry.close();
+  }
+}
+
+/** `actions run NAME [JSON]`: one action run, its result as JSON on stdout (Ctrl-C cancels it). */
+async function run(name: string, json: string, { config, env, log, io, reserved }: ActionsCommandContext): Promise<number> {
+  let input: unknown;
+  try {
+    input = JSON.parse(json);
+  } catch (error) {
+    io.err(`lam-mcp: the arguments are not valid JSON: ${messageOf(error)}\n`);
+    return 2;
+  }
+  const deps = { env, allowUnconfirmed: config.allowUnconfirmed, log };
+  const registry = new ActionRegistry({ dir: config.toolsDir, deps, log });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  try {
+    await registry.start({ reserved, watch: false });
+    const actions = await registry.loaded();
+    const loaded = actions.find((a) => a.action.name === name);
+    if (!loaded) {
+      io.err(`lam-mcp: no action named ${name} in ${config.toolsDir} (actions: ${actions.map((a) => a.action.name).join(", ") || "none"})\n`);
       return 1;
     }
-    // The report is this command's output (stdout); the registry's own log lines would only repeat it.
-    const registry = new ActionRegistry({ dir, deps: { env, allowUnconfirmed: config.allowUnconfirmed, log: silentLogger }, log: silentLogger });
-    try {
-      await registry.start({ reserved, watch: false });
-      const { actions } = await registry.describe();
-      if (actions.length === 0) {
-        io.out(`no action files (.json, .yaml, .yml) in ${dir}\n`);
-        return 0;
-      }
-      let bad = 0;
-      for (const a of actions) {
-        const file = relative(process.cwd(), a.file) || a.file;
-        if (a.status === "loaded") io.out(`ok    ${a.name}  ${file}\n`);
-        else {
-          bad++;
-          for (const p of a.problems) io.out(`FAIL  ${file}: ${p.field}: ${p.message}\n`);
-        }
-      }
-      io.out(`${actions.length - bad} of ${actions.length} action files are valid\n`);
-      return bad > 0 ? 1 : 0;
-    } finally {
-      registry.close();
+    const checked = validateArgs(loaded, input);
+    if (!checked.ok) {
+      io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
+      return 1;
     }
+    const outcome = await executeAction(loaded, checked.value, deps, { signal: controller.signal, elicit: undefined });
+    io.out(`${JSON.stringify(renderOutcome(name, outcome).structured, null, 2)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ToolError) {
+      io.err(`lam-mcp: ${error.render()}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    process.off("SIGINT", stop);
+    registry.close();
   }
-  if (verb === "run") {
-    if (rest.length < 1 || rest.length > 2) return usage(io);
-    const [name, json = "{}"] = rest as [string, string | undefined];
-    let input: unknown;
-    try {
-      input = JSON.parse(json);
-    } catch (error) {
-      io.err(`lam-mcp: the arguments are not valid JSON: ${messageOf(error)}\n`);
-      return 2;
-    }
-    const deps = { env, allowUnconfirmed: config.allowUnconfirmed, log };
-    const registry = new ActionRegistry({ dir: config.toolsDir, deps, log });
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once("SIGINT", stop);
-    try {
-      await registry.start({ reserved, watch: false });
-      const actions = await registry.loaded();
-      const loaded = actions.find((a) => a.action.name === name);
-      if (!loaded) {
-        io.err(`lam-mcp: no action named ${name} in ${config.toolsDir} (actions: ${actions.map((a) => a.action.name).join(", ") || "none"})\n`);
-        return 1;
-      }
-      const checked = validateArgs(loaded, input);
-      if (!checked.ok) {
-        io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
-        return 1;
-      }
-      const outcome = await executeAction(loaded, checked.value, deps, { signal: controller.signal, elicit: undefined });
-      io.out(`${JSON.stringify(renderOutcome(name, outcome).structured, null, 2)}\n`);
-      return 0;
-    } catch (error) {
-      if (error instanceof ToolError) {
-        io.err(`lam-mcp: ${error.render()}\n`);
-        return 1;
-      }
-      throw error;
-    } finally {
-      process.off("SIGINT", stop);
-      registry.close();
-    }
-  }
-  return usage(io);
 }
 
 function usage(io: Writers): number {

@@ -55,14 +55,15 @@ export function urlTemplateProblem(template: string): string | undefined {
   return /^https?:\/\/[^/?#]+/i.test(prefix) ? undefined : "must start with http:// or https:// (or an ${env:NAME} that holds one)";
 }
 
-export function planHttp(runner: HttpRunner, args: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Plan {
-  const secrets = new Secrets();
-  const ctx = (where: string): RenderContext => ({ args, env, secrets, where });
-  // The URL, in one pass: ${env:...} as is, each {{param}} percent-encoded as one path segment or query value.
+/**
+ * The URL of a call, in one pass over the template: ${env:...} as is, each {{param}} percent-encoded as one path
+ * segment or query value, never in the scheme or host; a segment that climbs the path (. or ..) is refused.
+ */
+function buildUrl(template: string, args: Record<string, unknown>, ctx: (where: string) => RenderContext, secrets: Secrets): URL {
   let raw = "";
   let inOrigin = true;
   const missing: string[] = [];
-  for (const piece of parse(runner.url)) {
+  for (const piece of parse(template)) {
     if (piece.kind === "text") raw += piece.text;
     else if (piece.kind === "env") raw += envValue(piece.name, piece.fallback, ctx("the URL"));
     else {
@@ -87,12 +88,17 @@ export function planHttp(runner: HttpRunner, args: Record<string, unknown>, env:
       });
     }
   }
-  let url: URL;
   try {
-    url = new URL(raw);
+    return new URL(raw);
   } catch {
     throw new ToolError(`The action's URL is not valid once filled in: ${secrets.mask(raw)}`, { code: "action_invalid" });
   }
+}
+
+export function planHttp(runner: HttpRunner, args: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Plan {
+  const secrets = new Secrets();
+  const ctx = (where: string): RenderContext => ({ args, env, secrets, where });
+  const url = buildUrl(runner.url, args, ctx, secrets);
   for (const [k, v] of Object.entries(runner.query ?? {})) {
     const value = typeof v === "string" ? render(v, ctx(`the query ${k}`)) : String(v);
     if (value !== ABSENT) url.searchParams.append(k, value);

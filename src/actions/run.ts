@@ -4,7 +4,7 @@
  * capped (the rest is read and dropped, so a huge output never grows the server's memory).
  * Everything returned or thrown is masked: no secret leaves.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
 import { jsonDepth } from "../limits.js";
 import { deadline, errorCode, readCapped, type CappedBody } from "../upstream.js";
@@ -145,28 +145,88 @@ export async function runCommand(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<CommandOutcome> {
-  const mask = (t: string) => plan.secrets.mask(t);
   const started = performance.now();
-  const cap = runner.max_output_bytes;
-  return new Promise<CommandOutcome>((resolve, reject) => {
-    const child = spawn(plan.argv[0]!, plan.argv.slice(1), {
-      cwd: plan.cwd,
-      env: plan.env,
-      shell: false,
-      detached: true, // its own process group, so a timeout can end it and everything it started
-      stdio: ["pipe", "pipe", "pipe"],
-      windowsHide: true,
+  const child = spawn(plan.argv[0]!, plan.argv.slice(1), {
+    cwd: plan.cwd,
+    env: plan.env,
+    shell: false,
+    detached: true, // its own process group, so a timeout can end it and everything it started
+    stdio: ["pipe", "pipe", "pipe"],
+    windowsHide: true,
+  });
+  const stdout = new CappedOutput(runner.max_output_bytes);
+  const stderr = new CappedOutput(runner.max_output_bytes);
+  child.stdout.on("data", (chunk: Buffer) => stdout.add(chunk));
+  child.stderr.on("data", (chunk: Buffer) => stderr.add(chunk));
+  child.stdin.on("error", () => undefined); // a program that does not read its input
+  child.stdin.end(plan.stdin ?? "");
+  const end = await ending(child, timeoutMs, signal);
+  const mask = (t: string) => plan.secrets.mask(t);
+  const program = mask(plan.argv[0]!);
+  if (end.kind === "error") {
+    throw new ToolError(
+      end.error.code === "ENOENT"
+        ? `The program ${program} was not found (or the working directory ${plan.cwd} does not exist).`
+        : `The program ${program} could not start: ${mask(end.error.message)}`,
+      { code: "action_failed", hint: "Check argv[0], cwd and the PATH the server runs with." },
+    );
+  }
+  const duration = Math.round(performance.now() - started);
+  const out = mask(stdout.text());
+  const err = mask(stderr.text());
+  if (end.kind === "stopped" && end.why === "cancelled") throw new ToolError("The action was cancelled; its processes were ended.", { code: "cancelled" });
+  if (end.kind === "stopped") {
+    throw new ToolError(`${program} ran longer than ${timeoutMs} ms; it and every process it started were killed.`, {
+      code: "action_timeout",
+      hint: "Raise timeout_ms in the action file, or pass arguments that make less work.",
+      data: { stdout_tail: tail(out), stderr_tail: tail(err), duration_ms: duration },
     });
-    const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], sizes: { stdout: 0, stderr: 0 } };
-    const collect = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
-      const kept = out.sizes[stream];
-      out.sizes[stream] += chunk.length;
-      if (kept < cap) out[stream].push(chunk.subarray(0, cap - kept));
-    };
-    child.stdout.on("data", collect("stdout"));
-    child.stderr.on("data", collect("stderr"));
-    let ending: "timeout" | "cancelled" | undefined;
-    let settled = false;
+  }
+  if (end.code !== 0) {
+    throw new ToolError(`${program} exited with ${end.code ?? `signal ${end.signal}`}${err.trim() ? `:\n${tail(err)}` : "."}`, {
+      code: "action_failed",
+      hint: "Read the error output above; check the arguments.",
+      data: { exit_code: end.code, signal: end.signal, stdout_tail: tail(out), stderr_tail: tail(err), duration_ms: duration },
+    });
+  }
+  return { kind: "command", exit_code: 0, stdout: out, stderr: err, duration_ms: duration, truncated: { stdout: stdout.truncated, stderr: stderr.truncated } };
+}
+
+/** A program's output kept up to a cap; the rest is read and dropped, so a flood costs no memory. */
+class CappedOutput {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly cap: number) {}
+
+  add(chunk: Buffer) {
+    if (this.size < this.cap) this.chunks.push(chunk.subarray(0, this.cap - this.size));
+    this.size += chunk.length;
+  }
+
+  get truncated(): boolean {
+    return this.size > this.cap;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
+}
+
+type Ending =
+  | { kind: "exit"; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: "stopped"; why: "timeout" | "cancelled" }
+  | { kind: "error"; error: NodeJS.ErrnoException };
+
+/**
+ * How a child's run ends: it exits (and its output closes), it runs past the timeout, the call is cancelled, or it
+ * cannot start. A timeout or a cancellation kills its whole process group; a child that exits while something it
+ * started still holds its output open gets 500 ms, then the group is ended.
+ */
+function ending(child: ChildProcess, timeoutMs: number, signal: AbortSignal): Promise<Ending> {
+  return new Promise<Ending>((resolve) => {
+    let stop: "timeout" | "cancelled" | undefined;
+    let lingering: NodeJS.Timeout | undefined;
     const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, "SIGKILL");
@@ -175,71 +235,32 @@ export async function runCommand(
       }
     };
     const timer = setTimeout(() => {
-      ending = "timeout";
+      stop = "timeout";
       killGroup();
     }, timeoutMs);
     const onAbort = () => {
-      ending = "cancelled";
+      stop = "cancelled";
       killGroup();
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    let lingering: NodeJS.Timeout | undefined;
-    const text = (stream: "stdout" | "stderr") => mask(Buffer.concat(out[stream]).toString("utf8"));
-    const finish = (code: number | null, sig: NodeJS.Signals | null) => {
+    let settled = false;
+    const settle = (end: Ending) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (lingering) clearTimeout(lingering);
       signal.removeEventListener("abort", onAbort);
-      const duration = Math.round(performance.now() - started);
-      const stdout = text("stdout");
-      const stderr = text("stderr");
-      const truncated = { stdout: out.sizes.stdout > cap, stderr: out.sizes.stderr > cap };
-      if (ending === "cancelled") return reject(new ToolError("The action was cancelled; its processes were ended.", { code: "cancelled" }));
-      if (ending === "timeout") {
-        return reject(
-          new ToolError(`${mask(plan.argv[0]!)} ran longer than ${timeoutMs} ms; it and every process it started were killed.`, {
-            code: "action_timeout",
-            hint: "Raise timeout_ms in the action file, or pass arguments that make less work.",
-            data: { stdout_tail: tail(stdout), stderr_tail: tail(stderr), duration_ms: duration },
-          }),
-        );
-      }
-      if (code !== 0) {
-        return reject(
-          new ToolError(`${mask(plan.argv[0]!)} exited with ${code ?? `signal ${sig}`}${stderr.trim() ? `:\n${tail(stderr)}` : "."}`, {
-            code: "action_failed",
-            hint: "Read the error output above; check the arguments.",
-            data: { exit_code: code, signal: sig, stdout_tail: tail(stdout), stderr_tail: tail(stderr), duration_ms: duration },
-          }),
-        );
-      }
-      resolve({ kind: "command", exit_code: 0, stdout, stderr, duration_ms: duration, truncated });
+      resolve(end);
     };
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      reject(
-        new ToolError(
-          error.code === "ENOENT"
-            ? `The program ${mask(plan.argv[0]!)} was not found (or the working directory ${plan.cwd} does not exist).`
-            : `The program ${mask(plan.argv[0]!)} could not start: ${mask(error.message)}`,
-          { code: "action_failed", hint: "Check argv[0], cwd and the PATH the server runs with." },
-        ),
-      );
-    });
-    child.once("close", finish);
-    // A child that exits while something it started still holds its output open: give that 500 ms, then end the group.
+    const exited = (code: number | null, sig: NodeJS.Signals | null) => settle(stop ? { kind: "stopped", why: stop } : { kind: "exit", code, signal: sig });
+    child.once("error", (error: NodeJS.ErrnoException) => settle({ kind: "error", error }));
+    child.once("close", exited);
     child.once("exit", (code, sig) => {
       lingering = setTimeout(() => {
         killGroup();
-        finish(code, sig);
+        exited(code, sig);
       }, 500);
     });
-    child.stdin.on("error", () => undefined); // a program that does not read its input
-    child.stdin.end(plan.stdin ?? "");
   });
 }
 

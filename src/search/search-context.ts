@@ -5,6 +5,7 @@ import { defineTool, type ToolContext } from "../tool.js";
 import { dot, unit } from "../vector.js";
 import { CHARS_PER_TOKEN } from "./paging.js";
 import { bm25, sourceBlock, splitPassages, type Passage } from "./passages.js";
+import type { SearchResult } from "./searxng.js";
 import { SEARCHES, SearchFields, type SearchCore } from "./shared.js";
 
 export const searchContext = (core: SearchCore) =>
@@ -59,28 +60,7 @@ defineTool({
       throw new ToolError(`No results for ${JSON.stringify(args.query)}.`, { hint: "Rephrase the query, or use fewer and more common words.", code: "no_results" });
     }
     const toRead = found.results.slice(0, args.max_pages);
-    const reads = await Promise.allSettled(toRead.map((r) => core.readDocument(r.url, ctx.signal)));
-    const passages: Passage[] = [];
-    const sources: Source[] = [];
-    const failures: Array<{ url: string; reason: string; hint: string | undefined }> = [];
-    reads.forEach((r, i) => {
-      const result = toRead[i]!;
-      if (r.status === "fulfilled") {
-        const title = r.value.doc.title || result.title;
-        for (const text of splitPassages(r.value.doc.markdown)) passages.push({ url: result.url, title, text, from: "page" });
-        sources.push({ url: result.url, title, status: "read" });
-      } else {
-        const reason = messageOf(r.reason).split("\n")[0]!;
-        failures.push({ url: result.url, reason, hint: r.reason instanceof ToolError ? r.reason.hint : undefined });
-        sources.push({ url: result.url, title: result.title, status: "failed", reason });
-      }
-    });
-    // The engines' snippets stand in for the pages that were not read in full.
-    for (const result of found.results) {
-      if (!result.snippet.trim() || sources.some((s) => s.url === result.url && s.status === "read")) continue;
-      passages.push({ url: result.url, title: result.title, text: result.snippet.trim(), from: "snippet" });
-      if (!sources.some((s) => s.url === result.url)) sources.push({ url: result.url, title: result.title, status: "snippet" });
-    }
+    const { passages, sources, failures } = await gather(core, found.results, toRead, ctx.signal);
     if (ctx.signal.aborted) throw new ToolError("search_context was cancelled.", { code: "cancelled" });
 
     const { scores, relevance } = await score(core, args.query, passages, ctx);
@@ -92,19 +72,7 @@ defineTool({
       .filter(({ s }) => s > 0)
       .sort((a, b) => b.s - a.s);
     const notes = contextNotes(failures, toRead.length, passages.length, ranked.length);
-    // The notes come first and count against the budget; a budget too small for all of them keeps the first and
-    // the fix, then the first alone.
-    const headerOf = (shown: string[]) => `Context for: ${args.query}\n\n${shown.length > 0 ? `${shown.join("\n")}\n\n` : ""}`;
-    const fits = (shown: string[]) => count(headerOf(shown)) <= args.max_tokens;
-    const shortest = [notes, notes.filter((n) => !n.startsWith("- ")), notes.slice(0, 1), []].find(fits) ?? [];
-    const header = headerOf(shortest);
-    let chosen = pack(ranked, args.max_tokens - count(header), count);
-    // The pieces were counted apart; count the whole and drop the weakest until it fits exactly.
-    let text = assemble(header, chosen);
-    while (chosen.length > 0 && count(text) > args.max_tokens) {
-      chosen = chosen.slice(0, -1);
-      text = assemble(header, chosen);
-    }
+    const { text, chosen } = packContext(args.query, notes, ranked, args.max_tokens, count);
     const numbers = citationNumbers(chosen);
     const structured = {
       query: args.query,
@@ -140,6 +108,52 @@ async function score(core: SearchCore, query: string, passages: Passage[], ctx: 
   return { scores: bm25(query, passages.map((p) => p.text)), relevance: "lexical (BM25)" };
 }
 
+type Failure = { url: string; reason: string; hint: string | undefined };
+
+/** The passages of the pages read in full, and the engines' snippets standing in for the pages that were not. */
+async function gather(core: SearchCore, results: SearchResult[], toRead: SearchResult[], signal: AbortSignal) {
+  const reads = await Promise.allSettled(toRead.map((r) => core.readDocument(r.url, signal)));
+  const passages: Passage[] = [];
+  const sources: Source[] = [];
+  const failures: Failure[] = [];
+  reads.forEach((r, i) => {
+    const result = toRead[i]!;
+    if (r.status === "fulfilled") {
+      const title = r.value.doc.title || result.title;
+      for (const text of splitPassages(r.value.doc.markdown)) passages.push({ url: result.url, title, text, from: "page" });
+      sources.push({ url: result.url, title, status: "read" });
+    } else {
+      const reason = messageOf(r.reason).split("\n")[0]!;
+      failures.push({ url: result.url, reason, hint: r.reason instanceof ToolError ? r.reason.hint : undefined });
+      sources.push({ url: result.url, title: result.title, status: "failed", reason });
+    }
+  });
+  for (const result of results) {
+    if (!result.snippet.trim() || sources.some((s) => s.url === result.url && s.status === "read")) continue;
+    passages.push({ url: result.url, title: result.title, text: result.snippet.trim(), from: "snippet" });
+    if (!sources.some((s) => s.url === result.url)) sources.push({ url: result.url, title: result.title, status: "snippet" });
+  }
+  return { passages, sources, failures };
+}
+
+/**
+ * The packed text within the budget: the notes first (a budget too small for all of them keeps the first and the
+ * fix, then the first alone), then the best passages grouped by source. The pieces are counted apart; the whole is
+ * counted again and the weakest passages dropped until it fits exactly.
+ */
+function packContext(query: string, notes: string[], ranked: Scored[], maxTokens: number, count: (text: string) => number) {
+  const headerOf = (shown: string[]) => `Context for: ${query}\n\n${shown.length > 0 ? `${shown.join("\n")}\n\n` : ""}`;
+  const fits = (shown: string[]) => count(headerOf(shown)) <= maxTokens;
+  const header = headerOf([notes, notes.filter((n) => !n.startsWith("- ")), notes.slice(0, 1), []].find(fits) ?? []);
+  let chosen = pack(ranked, maxTokens - count(header), count);
+  let text = assemble(header, chosen);
+  while (chosen.length > 0 && count(text) > maxTokens) {
+    chosen = chosen.slice(0, -1);
+    text = assemble(header, chosen);
+  }
+  return { text, chosen };
+}
+
 interface Source {
   url: string;
   title: string;
@@ -150,7 +164,7 @@ interface Source {
 type Scored = { p: Passage; s: number };
 
 /** What the context lacks, said at its top: pages that could not be read (why, and the fix), no matching passage. */
-function contextNotes(failures: Array<{ url: string; reason: string; hint: string | undefined }>, tried: number, passages: number, matching: number): string[] {
+function contextNotes(failures: Failure[], tried: number, passages: number, matching: number): string[] {
   const notes: string[] = [];
   if (failures.length > 0) {
     notes.push(`Note: ${failures.length} of ${tried} pages could not be read${failures.length === tried ? ", so what follows comes from search snippets only" : ""}:`);

@@ -171,49 +171,8 @@ export class SearxClient {
       }
       throw networkFailure(where, error);
     }
-    if (status === 403) {
-      throw new InstanceFailure(
-        `${where} refused format=json (403 Forbidden).`,
-        "Add json to search.formats in the instance's settings.yml (formats: [html, json]), or use another instance.",
-        true,
-        "search_forbidden",
-      );
-    }
-    if (status === 429) {
-      throw new InstanceFailure(
-        `${where} rate-limited the request (429 Too Many Requests: its limiter or bot detection).`,
-        "Retry later, or let lam-mcp through the limiter (server.limiter: false, or pass its IP in botdetection.ip_lists.pass_ip).",
-        true,
-        "search_rate_limited",
-      );
-    }
-    if (status === 401) {
-      throw new InstanceFailure(
-        `${where} requires authentication (401).`,
-        "Put the credentials in the URL (http://user:password@host/) of --searxng-url, or send a header with --search-headers.",
-        true,
-        "search_unauthorized",
-      );
-    }
-    if (status >= 500) {
-      throw new InstanceFailure(`${where} failed with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`, "The instance itself failed; check its log, or retry.", true, "search_failed");
-    }
-    if (status >= 300 && status < 400) {
-      throw new InstanceFailure(
-        `${where} redirected the search (${status}).`,
-        "Point --searxng-url at the instance's base URL (where /search answers directly).",
-        true,
-        "search_failed",
-      );
-    }
-    if (status >= 400) {
-      throw new InstanceFailure(
-        `${where} rejected the search with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`,
-        "Check the arguments: language like en or fr-FR, time_range day|week|month|year, safesearch 0|1|2, page >= 1.",
-        false,
-        "search_rejected",
-      );
-    }
+    const refusal = statusFailure(where, status, body);
+    if (refusal) throw refusal;
     if (!/json/i.test(contentType)) {
       throw new InstanceFailure(
         `${where} answered ${contentType || "without a content type"} instead of JSON: ${(bodySnippet(body, 300) || "(empty body)")}`,
@@ -234,6 +193,54 @@ export class SearxClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** What a status other than 2xx means for a search, and whether the next instance is worth trying. */
+function statusFailure(where: string, status: number, body: string): InstanceFailure | undefined {
+  if (status === 403) {
+    return new InstanceFailure(
+      `${where} refused format=json (403 Forbidden).`,
+      "Add json to search.formats in the instance's settings.yml (formats: [html, json]), or use another instance.",
+      true,
+      "search_forbidden",
+    );
+  }
+  if (status === 429) {
+    return new InstanceFailure(
+      `${where} rate-limited the request (429 Too Many Requests: its limiter or bot detection).`,
+      "Retry later, or let lam-mcp through the limiter (server.limiter: false, or pass its IP in botdetection.ip_lists.pass_ip).",
+      true,
+      "search_rate_limited",
+    );
+  }
+  if (status === 401) {
+    return new InstanceFailure(
+      `${where} requires authentication (401).`,
+      "Put the credentials in the URL (http://user:password@host/) of --searxng-url, or send a header with --search-headers.",
+      true,
+      "search_unauthorized",
+    );
+  }
+  if (status >= 500) {
+    return new InstanceFailure(`${where} failed with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`, "The instance itself failed; check its log, or retry.", true, "search_failed");
+  }
+  if (status >= 300 && status < 400) {
+    return new InstanceFailure(
+      `${where} redirected the search (${status}).`,
+      "Point --searxng-url at the instance's base URL (where /search answers directly).",
+      true,
+      "search_failed",
+    );
+  }
+  if (status >= 400) {
+    return new InstanceFailure(
+      `${where} rejected the search with ${status}: ${(bodySnippet(body, 300) || "(empty body)")}`,
+      "Check the arguments: language like en or fr-FR, time_range day|week|month|year, safesearch 0|1|2, page >= 1.",
+      false,
+      "search_rejected",
+    );
+  }
+  return undefined;
 }
 
 function parseInstance(raw: string): Instance {

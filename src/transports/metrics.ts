@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Services } from "../services.js";
+import type { TelemetryEvent } from "../telemetry.js";
 
 export interface Metrics {
   contentType: string;
@@ -15,6 +16,36 @@ export interface Metrics {
 export function createMetrics(services: Services, sessions: () => number, servers: () => number): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "lam_" });
+  gauges(registry, {
+    lam_generation_queue_depth: ["Generation calls waiting for a sequence", () => services.engine.stats()?.queued ?? 0],
+    lam_generation_sequences_busy: ["Generation sequences in use", () => services.engine.stats()?.busy ?? 0],
+    lam_sessions_active: ["Open MCP sessions over HTTP", sessions],
+    lam_mcp_servers: ["MCP server instances alive over HTTP (one per session, one per stateless request in flight)", servers],
+  });
+  const off = services.telemetry.on(telemetryRecorder(registry));
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    close: off,
+  };
+}
+
+/** Gauges read at scrape time. */
+function gauges(registry: Registry, read: Record<string, [help: string, value: () => number]>) {
+  for (const [name, [help, value]] of Object.entries(read)) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  }
+}
+
+/** The metrics fed by telemetry events: tool calls and durations, tokens and speed, searches, action failures, loads. */
+function telemetryRecorder(registry: Registry): (event: TelemetryEvent) => void {
   const calls = new Counter({ name: "lam_tool_calls_total", help: "Tool calls by tool and outcome", labelNames: ["tool", "outcome"], registers: [registry] });
   const duration = new Histogram({
     name: "lam_tool_call_duration_seconds",
@@ -39,39 +70,7 @@ export function createMetrics(services: Services, sessions: () => number, server
   });
   const actionFailures = new Counter({ name: "lam_action_failures_total", help: "User action failures by action and code", labelNames: ["action", "code"], registers: [registry] });
   const modelLoad = new Gauge({ name: "lam_model_load_seconds", help: "Time of the last model load", labelNames: ["kind"], registers: [registry] });
-  new Gauge({
-    name: "lam_generation_queue_depth",
-    help: "Generation calls waiting for a sequence",
-    registers: [registry],
-    collect() {
-      this.set(services.engine.stats()?.queued ?? 0);
-    },
-  });
-  new Gauge({
-    name: "lam_generation_sequences_busy",
-    help: "Generation sequences in use",
-    registers: [registry],
-    collect() {
-      this.set(services.engine.stats()?.busy ?? 0);
-    },
-  });
-  new Gauge({
-    name: "lam_sessions_active",
-    help: "Open MCP sessions over HTTP",
-    registers: [registry],
-    collect() {
-      this.set(sessions());
-    },
-  });
-  new Gauge({
-    name: "lam_mcp_servers",
-    help: "MCP server instances alive over HTTP (one per session, one per stateless request in flight)",
-    registers: [registry],
-    collect() {
-      this.set(servers());
-    },
-  });
-  const off = services.telemetry.on((event) => {
+  return (event) => {
     switch (event.type) {
       case "tool_call":
         calls.inc({ tool: event.tool, outcome: event.outcome });
@@ -92,10 +91,5 @@ export function createMetrics(services: Services, sessions: () => number, server
         modelLoad.set({ kind: event.vocabOnly ? "vocabulary" : "full" }, event.ms / 1000);
         break;
     }
-  });
-  return {
-    contentType: registry.contentType,
-    render: () => registry.metrics(),
-    close: off,
   };
 }
