@@ -34,6 +34,8 @@ export interface Services {
   telemetry: Telemetry;
   observe: CallObserver;
   close(): Promise<void>;
+  /** `await using services = createServices(...)` closes them. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface ServiceOptions {
@@ -86,6 +88,12 @@ export function builtInToolNames(config: Config, log: Logger): ReadonlySet<strin
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
   const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  const close = async () => {
+    actions.close();
+    await engine.close();
+    if (embeddingEngine !== engine) await embeddingEngine.close();
+    await closeSearch();
+  };
   return {
     config,
     log,
@@ -97,11 +105,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     ready,
     telemetry,
     observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
-    async close() {
-      actions.close();
-      await engine.close();
-      if (embeddingEngine !== engine) await embeddingEngine.close();
-      await closeSearch();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

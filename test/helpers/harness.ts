@@ -76,3 +76,27 @@ export async function connect(
 export function textOf(result: CallToolResult): string {
   return result.content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`)).join("\n");
 }
+
+/**
+ * Services shared by the tests of one file that need the same settings: one engine and one load for all of them
+ * (a load costs up to a second). `await using shared = sharedServices()` at the file's top level is not possible,
+ * so the file closes them in afterAll.
+ */
+export function sharedServices() {
+  const made = new Map<string, Services>();
+  return {
+    connect(settings: RawSettings = {}, options: Omit<Parameters<typeof connect>[1] & object, "services"> = {}): Promise<Harness> {
+      const key = JSON.stringify(settings);
+      let services = made.get(key);
+      if (!services) {
+        services = createServices(testConfig(settings), options.log ?? silentLogger, { env: options.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+        made.set(key, services);
+      }
+      return connect(settings, { ...options, services });
+    },
+    async close() {
+      for (const services of made.values()) await services.close();
+      made.clear();
+    },
+  };
+}

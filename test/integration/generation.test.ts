@@ -362,7 +362,7 @@ describe("long work behaves", () => {
     const records: LogRecord[] = [];
     const log = createLogger({ level: "silent", format: "json" });
     log.subscribe((r) => records.push(r));
-    const own = createServices(testConfig({ sequences: 1, maxTokensLimit: 8000 }), log);
+    await using own = createServices(testConfig({ sequences: 1, maxTokensLimit: 8000 }), log);
     await using h = await connect({}, { services: own });
     const controller = new AbortController();
     const call = h.client.callTool({ name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 } }, undefined, {
@@ -377,11 +377,10 @@ describe("long work behaves", () => {
     await expect.poll(async () => own.engine.stats()!.busy).toBe(0);
     const next = await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 });
     expect(next.text).toBe(" world!");
-    await own.close();
   });
 
   test("past the queue, calls are refused at once with busy, retry later", async () => {
-    const own = createServices(testConfig({ sequences: 1, maxQueue: 1, maxTokensLimit: 8000 }), silentLogger);
+    await using own = createServices(testConfig({ sequences: 1, maxQueue: 1, maxTokensLimit: 8000 }), silentLogger);
     await using h = await connect({}, { services: own });
     await h.ok("generate", { prompt: "Hello", temperature: 0 }); // load first
     const controllers = [new AbortController(), new AbortController()];
@@ -395,11 +394,10 @@ describe("long work behaves", () => {
     for (const c of controllers) c.abort();
     expect(await Promise.all(long)).toEqual(["aborted", "aborted"]);
     await expect.poll(() => Promise.resolve(own.engine.stats())).toMatchObject({ busy: 0, queued: 0 });
-    await own.close();
   });
 
   test("50 concurrent calls: each succeeds exactly or is refused as busy; no sequence leaks", async () => {
-    const own = createServices(testConfig({ sequences: 2, maxQueue: 16 }), silentLogger);
+    await using own = createServices(testConfig({ sequences: 2, maxQueue: 16 }), silentLogger);
     await using h = await connect({}, { services: own });
     await h.ok("generate", { prompt: "Hello", temperature: 0 });
     await h.ok("chat", { messages: [{ role: "user", content: "Hi" }], temperature: 0 });
@@ -421,6 +419,5 @@ describe("long work behaves", () => {
     // Memory is back near where it started (the sequences' KV cells are reused, not reallocated).
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 1024 * 1024);
     expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 })).text).toBe(" world!");
-    await own.close();
   });
 });

@@ -120,7 +120,7 @@ describe("logging capability", () => {
 
 test("llama.cpp's load warnings are debug records: a client at the default level gets none of them", async () => {
   const model = writeTinyModel(join(inject("fixturesDir"), "warns.gguf"), { u32: { "tokenizer.ggml.padding_token_id": 99999, "tokenizer.ggml.eos_token_id": 99998 } });
-  const services = createServices(testConfig({ model }), silentLogger);
+  await using services = createServices(testConfig({ model }), silentLogger);
   await using quiet = await connect({}, { services });
   await using verbose = await connect({}, { services });
   const got = { quiet: [] as Array<{ level: string; message: string }>, verbose: [] as Array<{ level: string; message: string }> };
@@ -135,11 +135,10 @@ test("llama.cpp's load warnings are debug records: a client at the default level
   // ... and the client at the default level (warning) heard none of it.
   await quiet.ok("tokenize", { text: "Hello" });
   expect(got.quiet.filter((r) => r.message.startsWith("llama.cpp"))).toEqual([]);
-  await services.close();
 });
 
 test("a session gets its own calls' log records and the server-wide ones, never another session's", async () => {
-  const services = createServices(testConfig(), silentLogger);
+  await using services = createServices(testConfig(), silentLogger);
   await using a = await connect({}, { services });
   await using b = await connect({}, { services });
   const got = { a: [] as string[], b: [] as string[] };
@@ -152,5 +151,4 @@ test("a session gets its own calls' log records and the server-wide ones, never 
   services.log.warn("server-wide notice");
   await expect.poll(() => got.a.includes("server-wide notice") && got.b.includes("server-wide notice")).toBe(true);
   expect(got.b).not.toContain("tool call");
-  await services.close();
 });

@@ -3,10 +3,10 @@
  * Expected values come from the vocabulary the test helper wrote, never from the code under test.
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { buildVocabulary, BOS_ID, EOS_ID, IM_START_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
 import type { LocalTokenizer } from "../../src/llm/local/tokens.js";
-import { connect, textOf } from "../helpers/harness.js";
+import { connect, sharedServices, textOf } from "../helpers/harness.js";
 
 interface Tokenized {
   count: number;
@@ -15,6 +15,9 @@ interface Tokenized {
 }
 
 const vocab = buildVocabulary();
+/** One set of services for the tests that need no setting of their own (the lazy-loading ones make theirs). */
+const shared = sharedServices();
+afterAll(() => shared.close());
 
 const ROUND_TRIPS = {
   ascii: "Hello world! The model counts tokens.",
@@ -28,7 +31,7 @@ const ROUND_TRIPS = {
 
 describe("tokenize and detokenize", () => {
   test("known words become their single tokens, with exact pieces", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<Tokenized>("tokenize", { text: "Hello world! one two" });
     expect(out.tokens).toEqual([
       { id: vocab.idOf("Hello"), piece: "Hello" },
@@ -41,7 +44,7 @@ describe("tokenize and detokenize", () => {
   });
 
   test.each(Object.entries(ROUND_TRIPS))("%s round-trips exactly, byte for byte", async (_name, text) => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<Tokenized>("tokenize", { text });
     // The pieces' bytes, concatenated, are the text's bytes.
     const bytes = Buffer.concat(out.tokens.map((t) => (t.bytes ? Buffer.from(t.bytes.replace(/ /g, ""), "hex") : Buffer.from(t.piece, "utf8"))));
@@ -53,7 +56,7 @@ describe("tokenize and detokenize", () => {
   });
 
   test("partial UTF-8 pieces are shown as bytes, never as a replacement character", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<Tokenized>("tokenize", { text: "🦙é" });
     expect(out.tokens.map((t) => t.piece)).toEqual(["<0xF0>", "<0x9F>", "<0xA6>", "<0x99>", "<0xC3>", "<0xA9>"]);
     expect(out.tokens.map((t) => t.bytes)).toEqual(["f0", "9f", "a6", "99", "c3", "a9"]);
@@ -62,7 +65,7 @@ describe("tokenize and detokenize", () => {
   });
 
   test("special tokens are parsed only when asked", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const text = "<|im_start|>user\nHello<|im_end|>";
     const plain = await h.ok<Tokenized>("tokenize", { text });
     expect(plain.tokens.map((t) => t.id)).not.toContain(IM_START_ID);
@@ -77,7 +80,7 @@ describe("tokenize and detokenize", () => {
   });
 
   test("add_bos prepends the model's BOS token", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<Tokenized>("tokenize", { text: "Hello", add_bos: true });
     expect(out.tokens.map((t) => t.id)).toEqual([BOS_ID, vocab.idOf("Hello")]);
     expect(out.bos_added).toBe(true);
@@ -86,7 +89,7 @@ describe("tokenize and detokenize", () => {
 
 describe("tokenize pages long lists", () => {
   test("at most limit tokens per answer; pages joined are the whole text, and count is always the whole", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const text = "Hello world one two three 🙂 naïve ".repeat(1500);
     const { total } = await h.ok<{ total: number }>("count_tokens", { texts: [text] });
     expect(total).toBeGreaterThan(25_000);
@@ -119,7 +122,7 @@ describe("tokenize pages long lists", () => {
 
 describe("count_tokens", () => {
   test("counts each text like tokenize does, and the total", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const texts = [...Object.values(ROUND_TRIPS), ""];
     const out = await h.ok<{ counts: number[]; total: number }>("count_tokens", { texts });
     const expected: number[] = [];
@@ -145,7 +148,7 @@ describe("vocabulary", () => {
   const afterSpace = (p: string) => (p.startsWith(" ") ? p.slice(1) : p);
 
   test("describes size, kind, special tokens and the analysis figures", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<Record<string, unknown> & { stats: Record<string, number> }>("vocabulary", {});
     expect(out.size).toBe(vocab.tokens.length);
     expect(out.kind).toBe("bpe");
@@ -170,7 +173,7 @@ describe("vocabulary", () => {
   });
 
   test("query lists matching tokens up to limit, with the total", async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     const out = await h.ok<{ matches: Array<{ id: number; piece: string }>; matches_total: number }>("vocabulary", {
       query: "^ t(w|h)",
       limit: 3,
@@ -183,7 +186,7 @@ describe("vocabulary", () => {
 
 describe("a backtracking query never freezes the server", () => {
   test("catastrophic expressions are stopped at the deadline while other calls are answered", { timeout: 20_000 }, async () => {
-    await using h = await connect();
+    await using h = await shared.connect();
     await h.ok("vocabulary", {}); // the tokenizer is loaded; what follows is only the query
     // Each would run for minutes over this vocabulary on the main thread.
     const slow = ["^(?:.?){40}.{40}$", "^(?:[^]?){40}[^]{40}$", "^(?:\\S?|\\s?){40}.{40}$"];
