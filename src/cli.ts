@@ -5,6 +5,7 @@
  */
 import { Console } from "node:console";
 import { parseArgs } from "node:util";
+import { actionsCommand } from "./actions/cli.js";
 import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
@@ -70,7 +71,6 @@ async function main(): Promise<number> {
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const warning of unknownEnvironment(processEnv())) log.warn(warning);
   if (subcommand === "actions") {
-    const { actionsCommand } = await import("./actions/cli.js");
     // A command-line run, not an MCP session: its result goes to stdout.
     // eslint-disable-next-line no-restricted-properties
     const out = (text: string) => process.stdout.write(text);
