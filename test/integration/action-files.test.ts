@@ -167,6 +167,7 @@ describe("lam-mcp actions check", () => {
     writeFileSync(join(dir, "good.json"), JSON.stringify(GOOD));
     writeFileSync(join(dir, "bomb.yaml"), aliasBomb(8));
     writeFileSync(join(dir, "many.json"), JSON.stringify({ name: "Bad Name", http: { url: "ftp://x" } }));
+    writeFileSync(join(dir, "builtin.json"), JSON.stringify({ ...GOOD, name: "count_tokens" }));
     const { code, stdout, stderr } = await runCli(["actions", "check", dir]);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^ok {4}good {2}\S*good\.json$/m);
@@ -174,7 +175,8 @@ describe("lam-mcp actions check", () => {
     expect(stdout).toMatch(/^FAIL {2}\S*many\.json: name: snake_case/m);
     expect(stdout).toMatch(/^FAIL {2}\S*many\.json: description: /m);
     expect(stdout).toMatch(/^FAIL {2}\S*many\.json: http\.url: must start with http/m);
-    expect(stdout).toMatch(/1 of 3 action files are valid/);
+    expect(stdout).toMatch(/^FAIL {2}\S*builtin\.json: name: count_tokens is a built-in tool's name$/m);
+    expect(stdout).toMatch(/1 of 4 action files are valid/);
     expect(stderr).toBe("");
 
     const empty = await runCli(["actions", "check", mkdtempSync(join(tmpdir(), "lam-check-empty-"))]);
