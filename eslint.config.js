@@ -21,7 +21,7 @@ function walls(folder, forbidden, message) {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".bench-tmp/", "**/*.mjs"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", ".bench-tmp/", "**/*.mjs", ".scratch/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -28,10 +28,12 @@ function parseCli(argv: string[]) {
 
 function banner(config: Config, services: Services): string {
   return [
-    `lam-mcp ${VERSION}: an MCP server (tokenizer tools on a local model), speaking MCP over stdio.`,
-    `Model: ${services.engine.describeSource()} (loaded on the first call that needs it).`,
+    `lam-mcp ${VERSION}: an MCP server (tokenizer, generation, search and action tools), speaking MCP over stdio.`,
+    config.llmUrl.length > 0
+      ? `Model server: ${services.engine.describeSource()} (asked on the first call that needs it).`
+      : `Model: ${services.engine.describeSource()} (loaded on the first call that needs it).`,
     "It waits for an MCP client on stdin; this terminal is not one. Try it with the inspector:",
-    `  ${INSPECTOR} --cli node ${process.argv[1] ?? "dist/cli.js"} --model ${JSON.stringify(config.model)} --method tools/list`,
+    `  ${INSPECTOR} --cli node ${process.argv[1] ?? "dist/cli.js"} ${config.llmUrl.length > 0 ? `--llm-url ${JSON.stringify(services.engine.describeSource())}` : `--model ${JSON.stringify(config.model)}`} --method tools/list`,
     "or plug it into Claude Desktop (see README.md). Ctrl-D or Ctrl-C ends it.",
     "",
   ].join("\n");

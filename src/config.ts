@@ -31,7 +31,7 @@ const list = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
 
-export const GROUPS = ["Model", "Generation", "Input limits", "Search and reading pages", "Actions", "Transport and HTTP service", "Logging"] as const;
+export const GROUPS = ["Model", "Remote inference", "Generation", "Input limits", "Search and reading pages", "Actions", "Transport and HTTP service", "Logging"] as const;
 
 interface SettingDefinition {
   /** camelCase key in Config; the flag and the environment twin derive from it (flagOf, envOf). */
@@ -76,9 +76,12 @@ const DEFINITIONS = [
     key: "model",
     group: "Model",
     value: "PATH|URI|URL",
-    help: "The GGUF model: a file path, an hf:user/repo:QUANT URI or an https URL (downloaded on first use).",
-    schema: z.string().min(1).default(DEFAULT_MODEL),
+    help:
+      "The GGUF model: a file path, an hf:user/repo:QUANT URI or an https URL (downloaded on first use). " +
+      "With --llm-url, only the tokenizer tools use it (vocabulary-only), and it is not needed when the server has a tokenizer.",
+    schema: z.string().min(1).optional(),
     path: true,
+    shownDefault: `${DEFAULT_MODEL} (none with --llm-url)`,
   },
   {
     key: "modelsDir",
@@ -126,6 +129,51 @@ const DEFINITIONS = [
     help: "A separate GGUF model for embed and similarity (an embedding model); unset = the main model.",
     schema: z.string().min(1).optional(),
     path: true,
+  },
+  {
+    key: "llmUrl",
+    group: "Remote inference",
+    value: "URL[,URL...]",
+    help:
+      "Base URL(s) of the inference server that generates, chats and embeds (llama-server, vLLM, Ollama, LM Studio, any OpenAI-compatible " +
+      "server), tried in order on failure; basic auth as http://user:pass@host (never shown). Unset = the local model.",
+    schema: list.pipe(z.array(z.url({ protocol: /^https?$/ }))).default([]),
+  },
+  {
+    key: "llmApi",
+    group: "Remote inference",
+    value: "auto|llama-server|openai",
+    help: "The API spoken to --llm-url: auto recognises llama-server by its /props, and speaks to anything else as OpenAI-compatible /v1.",
+    schema: z.enum(["auto", "llama-server", "openai"]).default("auto"),
+  },
+  {
+    key: "llmApiKey",
+    group: "Remote inference",
+    value: "KEY",
+    help: "Sent to the inference server as `Authorization: Bearer KEY`.",
+    schema: z.string().min(1).optional(),
+    secret: true,
+  },
+  {
+    key: "llmModel",
+    group: "Remote inference",
+    value: "NAME",
+    help: "The model name sent in OpenAI-style requests; unset = the first model the server lists in /v1/models.",
+    schema: z.string().min(1).optional(),
+  },
+  {
+    key: "llmTimeoutMs",
+    group: "Remote inference",
+    value: "MS",
+    help: "Longest wait for the inference server to start answering, and between two streamed tokens.",
+    schema: intFrom(100, 3_600_000).default(300_000),
+  },
+  {
+    key: "llmMaxConcurrent",
+    group: "Remote inference",
+    value: "N",
+    help: "Requests in flight to each inference server URL; more wait their turn (match the server's parallel slots, -np).",
+    schema: intFrom(1, 1024).default(4),
   },
   {
     key: "sequences",
@@ -420,6 +468,8 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
     throw new ConfigError(problems);
   }
   const config = { ...parsed.data } as Record<string, unknown>;
+  // The default model is for running alone: with an inference server, nothing is downloaded unless asked for.
+  if (config.model === undefined && (config.llmUrl as string[]).length === 0) config.model = DEFAULT_MODEL;
   config.modelsDir = resolve(String(config.modelsDir));
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;

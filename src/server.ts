@@ -19,7 +19,7 @@ import { forwardLogs, registerCompletion, registerPrompts, registerResources } f
 import { VERSION } from "./version.js";
 
 const INSTRUCTIONS =
-  "lam-mcp runs a local model: its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +
+  "lam-mcp runs a model (local, or on an inference server): its tokenizer (tokenize, detokenize, count_tokens, vocabulary), generation " +
   "(generate for raw completion, chat with the model's template; json_schema constrains output; temperature 0 is " +
   "deterministic), embeddings (embed, similarity) and web context (web_search via SearXNG, read_url for a page as " +
   "Markdown paged by tokens, search_context for cited passages packed into a token budget), plus the user's own " +

@@ -7,10 +7,11 @@
 import { ActionRegistry } from "./actions/registry.js";
 import { previewTool, type ActionDeps } from "./actions/tools.js";
 import { ToolCatalog } from "./catalog.js";
-import type { Config } from "./config.js";
+import { DEFAULT_MODEL, type Config } from "./config.js";
 import { generationTools } from "./generation/tools.js";
 import type { Engine } from "./llm/engine.js";
 import { LocalEngine } from "./llm/local/engine.js";
+import { RemoteEngine } from "./llm/remote/engine.js";
 import type { Logger } from "./log.js";
 import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
@@ -52,8 +53,24 @@ export interface ServiceOptions {
 function assemble(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
   const telemetry = new Telemetry();
   const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
-  const engine: Engine = new LocalEngine(config, log, onLoad);
-  const embeddingEngine: Engine = config.embeddingModel ? new LocalEngine({ ...config, model: config.embeddingModel }, log, onLoad) : engine;
+  const local = (model: string) => new LocalEngine({ ...config, model }, log, onLoad);
+  // With an inference server, it does the work; a --model given as well is its tokenizer (vocabulary-only).
+  const engine: Engine =
+    config.llmUrl.length > 0
+      ? new RemoteEngine(
+          {
+            urls: config.llmUrl,
+            api: config.llmApi,
+            apiKey: config.llmApiKey,
+            model: config.llmModel,
+            timeoutMs: config.llmTimeoutMs,
+            maxConcurrent: config.llmMaxConcurrent,
+            contextSize: config.contextSize,
+          },
+          config.model === undefined ? undefined : local(config.model),
+        )
+      : local(config.model ?? DEFAULT_MODEL);
+  const embeddingEngine: Engine = config.embeddingModel ? local(config.embeddingModel) : engine;
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () =>
     (search ??= import("./search/runtime.js").then((m) =>

@@ -20,7 +20,8 @@ export function statusTool(deps: StatusDeps): ToolSpec {
     name: "server_status",
     title: "Server status",
     description:
-      "Reports the server's version and uptime, the model (configured source, whether it is loaded), the generation " +
+      "Reports the server's version and uptime, the model (configured source, whether it is loaded), the backend (local, " +
+      "or each inference server URL with its health), the generation " +
       "sequences in use and waiting, whether web search is configured, and how many user actions are loaded. Loads nothing.",
     input: z.strictObject({}),
     output: z.object({
@@ -28,6 +29,21 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       uptime_s: z.number(),
       model: z.object({ source: z.string(), state: z.enum(["idle", "loading", "vocab", "full"]), name: z.string().nullable() }),
       generation: z.object({ sequences: z.number().int(), busy: z.number().int(), queued: z.number().int() }).nullable(),
+      backend: z.object({
+        kind: z.enum(["local", "remote"]).describe("local: node-llama-cpp in this process; remote: the inference server(s) of --llm-url"),
+        api: z.string().optional().describe("The API spoken to the server (llama-server or openai), once known"),
+        servers: z
+          .array(
+            z.object({
+              url: z.string(),
+              healthy: z.boolean().nullable().describe("null until the first request"),
+              last_error: z.string().nullable(),
+              in_flight: z.number().int(),
+              waiting: z.number().int(),
+            }),
+          )
+          .optional(),
+      }),
       search_configured: z.boolean(),
       actions: z.object({ loaded: z.number().int(), disabled: z.number().int() }),
     }),
@@ -35,12 +51,20 @@ export function statusTool(deps: StatusDeps): ToolSpec {
     async run() {
       const { engine } = deps;
       const stats = engine.stats();
+      const backend = engine.backend();
       const { loaded, disabled } = await deps.actions.counts();
       const structured = {
         version: VERSION,
         uptime_s: Math.round((Date.now() - deps.started) / 1000),
         model: { source: engine.describeSource(), state: engine.state, name: engine.loadedInfo()?.name ?? null },
         generation: stats,
+        backend: {
+          kind: backend.kind,
+          ...(backend.api ? { api: backend.api } : {}),
+          ...(backend.servers
+            ? { servers: backend.servers.map((s) => ({ url: s.url, healthy: s.healthy, last_error: s.lastError, in_flight: s.inFlight, waiting: s.waiting })) }
+            : {}),
+        },
         search_configured: deps.searchConfigured,
         actions: { loaded, disabled },
       };
@@ -48,6 +72,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
         structured,
         text:
           `lam-mcp ${VERSION}, up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
+          `${backend.servers ? `Model servers: ${backend.servers.map((s) => `${s.url} ${s.healthy === null ? "not asked yet" : s.healthy ? "up" : `down (${s.lastError ?? "?"})`}`).join("; ")}. ` : ""}` +
           `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
           `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`,
       };

@@ -12,6 +12,7 @@ import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
 import { LOG_SCOPE, type LogRecord } from "./log.js";
 import type { Services } from "./services.js";
+import { renderBytes } from "./llm/engine.js";
 import { describeVocabulary } from "./tokens/tools.js";
 
 const JSON_TYPE = "application/json";
@@ -52,7 +53,12 @@ export function registerResources(mcp: McpServer, services: Services): void {
     "vocabulary",
     "lam://vocabulary",
     { title: "The vocabulary", description: "The tokenizer described, as the vocabulary tool does (size, special tokens, analysis).", mimeType: JSON_TYPE },
-    (uri) => json(uri, async () => (await describeVocabulary(await engine.tokenizer(), undefined, 0)).structured),
+    (uri) =>
+      json(uri, async () => {
+        const tokenizer = await engine.tokenizer();
+        if (!tokenizer.vocabulary) throw new McpError(ErrorCode.InvalidRequest, "The model server does not expose its vocabulary; start lam-mcp with --model set to a local GGUF of the same model.");
+        return (await describeVocabulary(tokenizer.info.name, tokenizer.vocabulary, undefined, 0)).structured;
+      }),
   );
 
   mcp.registerResource(
@@ -184,7 +190,9 @@ function registerExplainTokens(mcp: McpServer, services: Services): void {
       let listing: string;
       try {
         const tokenizer = await services.engine.tokenizer();
-        const pieces = tokenizer.tokenize(text, false).map((id) => tokenizer.piece(id));
+        const { ids } = await tokenizer.tokenize(text, { special: false });
+        const bytes = await tokenizer.tokenBytes(ids.slice(0, 500));
+        const pieces = ids.map((id, i) => ({ id, ...(bytes[i] ? renderBytes(bytes[i]) : { piece: "" }) }));
         listing =
           `${tokenizer.info.name} splits it into ${pieces.length} tokens:\n` +
           pieces.slice(0, 500).map((p) => `${p.id}:${JSON.stringify(p.piece)}`).join(" ") +

@@ -53,3 +53,18 @@ export function errorCode(error: unknown): string | undefined {
   const code = e?.code ?? e?.cause?.code;
   return typeof code === "string" ? code : undefined;
 }
+
+/**
+ * A service URL given with credentials (http://user:pass@host): the URL without them, and the Basic authorization
+ * header they stand for. The credentials are then sent as a header, never in a URL that could be shown or logged.
+ */
+export function withoutUserinfo(raw: string): { url: URL; authorization: string | undefined } {
+  const url = new URL(raw);
+  const authorization =
+    url.username || url.password
+      ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`
+      : undefined;
+  url.username = "";
+  url.password = "";
+  return { url, authorization };
+}

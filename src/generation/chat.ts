@@ -13,11 +13,11 @@ const Message = z.strictObject({
 export const chat = (deps: GenerationToolDeps) =>
   defineTool({
     name: "chat",
-    title: "Chat with the local model",
+    title: "Chat with the model",
     description:
-      "Answers a conversation with the local model, formatted with the model's own chat template (node-llama-cpp's " +
-      "chat wrappers; a model without a template gets a plain '### System / ### Human / ### Assistant' format, and " +
-      "the receipt says so). Same sampling controls and json_schema as generate.",
+      "Answers a conversation with the model, formatted with its own chat template (locally node-llama-cpp's chat " +
+      "wrappers, where a model without a template gets a plain '### System / ### Human / ### Assistant' format and " +
+      "the receipt says so; with an inference server, the server's template). Same sampling controls and json_schema as generate.",
     input: z
       .strictObject({
         messages: z.array(Message).min(1).max(1000).describe("The conversation; ending with an assistant message continues that message (a prefill)"),
@@ -34,13 +34,13 @@ export const chat = (deps: GenerationToolDeps) =>
       const progress = generationProgress(ctx);
       try {
         const result = await deps.engine.chat(
-          { messages: args.messages, sampling: engineSampling(sampler), maxTokens: sampler.max_tokens, stop: sampler.stop, constraint: constraint.constraint },
+          { messages: args.messages, echoPrompt: args.echo_prompt, sampling: engineSampling(sampler), maxTokens: sampler.max_tokens, stop: sampler.stop, constraint: constraint.constraint },
           progress.options,
         );
         const out = generationOutput(result, sampler, constraint);
         out.receipt.chat_format = result.format;
         logGeneration(ctx, out, deps.telemetry);
-        return renderGeneration(args.echo_prompt ? { ...out, prompt: result.prompt } : out);
+        return renderGeneration(args.echo_prompt && result.prompt !== null ? { ...out, prompt: result.prompt } : out);
       } finally {
         progress.stop();
       }

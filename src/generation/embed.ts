@@ -20,7 +20,7 @@ export const embed = (deps: GenerationToolDeps) =>
     annotations: READ_ONLY,
     async run(args, ctx) {
       checkInputChars("the texts together", args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
-      const { vectors, model } = await embeddingEngineOf(deps).embed(args.texts, { ...callOptions(ctx), overflow: "error" });
+      const { vectors, model } = await (await embeddingEngineOf(deps)).embed(args.texts, { ...callOptions(ctx), overflow: "error" });
       const out = args.normalize ? vectors.map(unit) : vectors;
       const dimensions = out[0]?.length ?? 0;
       return {

@@ -11,7 +11,7 @@ export const generate = (deps: GenerationToolDeps) => {
     name: "generate",
     title: "Generate text (raw completion)",
     description:
-      "Continues a prompt with the local model, exactly as given (no chat template; use chat for conversations). " +
+      "Continues a prompt with the model (local, or the inference server of --llm-url), exactly as given (no chat template; use chat for conversations). " +
       "Every sampling control is available; temperature 0 is greedy and deterministic, and a seed reproduces a sampled " +
       "text. json_schema or a GBNF grammar constrains the output. The result has the text, why it stopped, token " +
       "usage, timings and a receipt of the model and sampler as applied.",

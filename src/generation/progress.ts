@@ -16,7 +16,7 @@ const MESSAGE_TAIL = 2000;
 export function generationProgress(ctx: ToolContext): { options: GenerateOptions; stop(): void } {
   const options: GenerateOptions = callOptions(ctx);
   if (!ctx.wantsProgress) return { options, stop: () => undefined };
-  let start: { promptTokens: number; maxTokens: number } | undefined;
+  let start: { promptTokens?: number; maxTokens?: number } | undefined;
   let tokens = 0;
   let text = "";
   let sentTokens = 0;
@@ -24,7 +24,7 @@ export function generationProgress(ctx: ToolContext): { options: GenerateOptions
   let lastSentAt = performance.now();
   const send = (progress: number, message: string) => {
     lastSentAt = performance.now();
-    void ctx.progress({ progress, ...(start ? { total: start.maxTokens } : {}), message }).catch(() => undefined);
+    void ctx.progress({ progress, ...(start?.maxTokens !== undefined ? { total: start.maxTokens } : {}), message }).catch(() => undefined);
   };
   const report = () => {
     sentTokens = tokens;
@@ -34,7 +34,7 @@ export function generationProgress(ctx: ToolContext): { options: GenerateOptions
   const timer = setInterval(() => {
     if (performance.now() - lastSentAt < EVERY_MS) return;
     if (tokens === 0) {
-      if (start) send(1 - 1 / (2 + heartbeats++), `evaluating the prompt (${start.promptTokens} tokens)`);
+      if (start) send(1 - 1 / (2 + heartbeats++), `evaluating the prompt${start.promptTokens !== undefined ? ` (${start.promptTokens} tokens)` : ""}`);
     } else if (tokens > sentTokens) report();
   }, EVERY_MS / 2);
   options.onStart = (s) => (start = s);

@@ -31,7 +31,7 @@ export function samplingFields(limit: number) {
     json_schema: z
       .record(z.string(), z.unknown())
       .optional()
-      .describe("Constrain the output to JSON matching this JSON Schema (node-llama-cpp's grammar); the result carries the parsed json"),
+      .describe("Constrain the output to JSON matching this JSON Schema (through a grammar made from it); the result carries the parsed json"),
   };
 }
 

@@ -29,12 +29,14 @@ const Timings = z.object({
   tokens_per_second: z.number().describe("Generation rate after the first token"),
 });
 const Receipt = z.object({
+  backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
   model: z.object({ name: z.string(), file: z.string(), size_bytes: z.number(), quantization: z.string() }),
   sampler: SamplerOutput,
   constraint: z.enum(["none", "json_schema", "grammar"]),
   context_size: z.number().int(),
   max_tokens_applied: z.number().int().describe("max_tokens after capping to the room left in the context"),
   chat_format: z.object({ wrapper: z.string(), source: z.string() }).optional(),
+  not_applied: z.array(z.string()).optional().describe("Settings the backend could not apply, each with why (never dropped silently)"),
 });
 export const GenerationOutput = z.object({
   text: z.string(),
@@ -57,7 +59,7 @@ export interface CheckedConstraint {
 /** The constraint of a call: the schema is compiled (and refused when invalid) before the model does any work. */
 export async function constraintOf(engine: Engine, jsonSchema: Record<string, unknown> | undefined, gbnf: string | undefined): Promise<CheckedConstraint> {
   if (jsonSchema !== undefined) {
-    if (!engine.capabilities.jsonSchema) throw new ToolError("The model backend cannot constrain output with a JSON Schema.", { code: "unsupported" });
+    if (!(await engine.capabilities()).jsonSchema) throw new ToolError(`The model backend (${engine.describeSource()}) cannot constrain output with a JSON Schema.`, { code: "unsupported" });
     // ajv is loaded on first use: it would add ~40 ms to every start-up.
     const { compileSchema, schemaProblems, SchemaError } = await import("../json-schema.js");
     try {
@@ -69,7 +71,10 @@ export async function constraintOf(engine: Engine, jsonSchema: Record<string, un
     }
   }
   if (gbnf !== undefined) {
-    if (!engine.capabilities.grammar) throw new ToolError("The model backend cannot constrain output with a GBNF grammar.", { hint: "Use json_schema instead.", code: "unsupported" });
+    if (!(await engine.capabilities()).grammar) throw new ToolError(`The model backend (${engine.describeSource()}) takes no GBNF grammar: the OpenAI API has none.`, {
+        hint: "Use json_schema instead (with chat on an OpenAI-compatible server), or a llama-server (--llm-api llama-server), which takes GBNF.",
+        code: "unsupported",
+      });
     return { constraint: { kind: "grammar", gbnf } };
   }
   return { constraint: { kind: "none" } };
@@ -83,11 +88,13 @@ export function generationOutput(r: GenerationResult, sampler: Sampler, constrai
     usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens },
     timings: { prompt_ms: r.promptMs, generation_ms: r.generationMs, tokens_per_second: r.tokensPerSecond },
     receipt: {
+      backend: r.backend,
       model: { name: r.model.name, file: r.model.file, size_bytes: r.model.sizeBytes, quantization: r.model.quantization },
       sampler,
       constraint: constraint.constraint.kind,
       context_size: r.contextSize,
       max_tokens_applied: r.maxTokensApplied,
+      ...(r.notApplied.length > 0 ? { not_applied: r.notApplied } : {}),
     },
   };
   if (constraint.check) {
@@ -133,9 +140,9 @@ export function renderGeneration<T extends GenerationOutput>(out: T): { structur
   return { structured: out, text: `${out.text}\n${tail}${errors}` };
 }
 
-/** The embedding engine's vectors for texts, or a clear refusal when its backend cannot embed. */
-export function embeddingEngineOf(deps: GenerationToolDeps): Engine {
-  if (!deps.embeddingEngine.capabilities.embed) {
+/** The embedding engine, or a clear refusal when its backend cannot embed. */
+export async function embeddingEngineOf(deps: GenerationToolDeps): Promise<Engine> {
+  if (!(await deps.embeddingEngine.capabilities()).embed) {
     throw new ToolError("The model backend cannot compute embeddings.", { hint: "Set --embedding-model to a local embedding GGUF.", code: "unsupported" });
   }
   return deps.embeddingEngine;

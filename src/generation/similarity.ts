@@ -24,7 +24,7 @@ export const similarity = (deps: GenerationToolDeps) =>
     annotations: READ_ONLY,
     async run(args, ctx) {
       checkInputChars("the query and texts together", args.texts.reduce((n, t) => n + t.length, args.query.length), deps.maxInputChars);
-      const { vectors, model } = await embeddingEngineOf(deps).embed([args.query, ...args.texts], { ...callOptions(ctx), overflow: "error" });
+      const { vectors, model } = await (await embeddingEngineOf(deps)).embed([args.query, ...args.texts], { ...callOptions(ctx), overflow: "error" });
       const [query, ...rest] = vectors.map(unit);
       const results = rest
         .map((v, index) => ({ index, score: round(dot(query!, v)), text: preview(args.texts[index]!) }))

@@ -64,28 +64,54 @@ export interface TokenPiece {
 }
 
 /**
- * A loaded model's tokenizer. The same object for as long as the same model stays loaded, so callers may key
- * per-model memos (a WeakMap) on it.
+ * The whole vocabulary of a model, when the backend holds it (a local GGUF): every token's bytes and type, read
+ * synchronously. An inference server does not expose it.
  */
-export interface Tokenizer {
-  readonly info: ModelInfo;
+export interface Vocabulary {
   /** Tokenizer kind: bpe (byte-level BPE), spm (SentencePiece), wpm, ugm, ... */
   readonly kind: string;
   readonly size: number;
   readonly bos: number | null;
   readonly eos: number | null;
   readonly eot: number | null;
-  tokenize(text: string, special: boolean): number[];
-  /** tokenize(...).length, without building the list. */
-  count(text: string, special: boolean): number;
-  detokenize(ids: readonly number[], special: boolean): string;
   has(id: number): boolean;
   piece(id: number): TokenPiece;
-  /** The exact bytes a token stands for (a SentencePiece "▁" is a space; a byte token is its byte). */
   bytes(id: number): Uint8Array;
   tokenKind(id: number): TokenKind;
   /** Anything that is not ordinary text: control, user-defined, unknown or unused tokens. */
   isSpecial(id: number): boolean;
+}
+
+/**
+ * A model's tokenizer: the local model's (vocabulary-only load) or an inference server's own (over HTTP, hence
+ * asynchronous). The same object for as long as the same model stays loaded, so callers may key per-model memos
+ * (a WeakMap) on it.
+ */
+export interface Tokenizer {
+  readonly info: ModelInfo;
+  /** How many tokens the vocabulary has (ids run from 0 to size - 1), when known. */
+  readonly size: number | null;
+  /** The whole vocabulary, when the backend holds it; null for a server's tokenizer. */
+  readonly vocabulary: Vocabulary | null;
+  /** A text's token ids; addBos prepends the model's BOS token when it has one (bosAdded says). */
+  tokenize(text: string, options: { special: boolean; addBos?: boolean }): Promise<{ ids: number[]; bosAdded: boolean }>;
+  /** The exact bytes of each of these tokens (a SentencePiece "▁" is a space; a byte token is its byte). */
+  tokenBytes(ids: readonly number[]): Promise<Uint8Array[]>;
+  /** How many tokens a text is, without building the list when the backend can. */
+  count(text: string, special: boolean): Promise<number>;
+  detokenize(ids: readonly number[], special: boolean): Promise<string>;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A token's bytes as a piece: the text when valid UTF-8 alone, else "<0xF0><0x9F>" with the hex bytes (never U+FFFD). */
+export function renderBytes(bytes: Uint8Array): { piece: string; bytes?: string } {
+  try {
+    return { piece: strictUtf8.decode(bytes) };
+  } catch {
+    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0"));
+    return { piece: hex.map((h) => `<0x${h.toUpperCase()}>`).join(""), bytes: hex.join(" ") };
+  }
 }
 
 /** The sampler as the engine applies it (defaults resolved by the caller). */
@@ -127,11 +153,13 @@ export interface ChatMessage {
 export interface ChatRequest extends GenerationRequest {
   /** The conversation; ending with an assistant message continues it. */
   messages: readonly ChatMessage[];
+  /** The caller wants the templated prompt (a remote backend asks the server for it only then). */
+  echoPrompt?: boolean;
 }
 
 export interface GenerateOptions extends CallOptions {
-  /** Called once the prompt is tokenized, before it is evaluated: its token count and max_tokens as applied. */
-  onStart?: (start: { promptTokens: number; maxTokens: number }) => void;
+  /** Called before the prompt is evaluated: its token count and max_tokens as applied, when known. */
+  onStart?: (start: { promptTokens?: number; maxTokens?: number }) => void;
   /** Called as tokens arrive, with the count and the text so far. */
   onToken?: (progress: { tokens: number; text: string }) => void;
 }
@@ -151,13 +179,17 @@ export interface GenerationResult {
   /** Generation rate after the first token. */
   tokensPerSecond: number;
   model: ModelInfo;
+  /** Where it ran: "local", or the inference server's URL (without credentials). */
+  backend: string;
   contextSize: number;
   maxTokensApplied: number;
+  /** Settings of the call the backend could not apply, each with why ("top_k: not part of the OpenAI API"). */
+  notApplied: string[];
 }
 
 export interface ChatResult extends GenerationResult {
-  /** The exact prompt the chat template produced (special tokens as text). */
-  prompt: string;
+  /** The exact prompt the chat template produced (special tokens as text), when the backend can say. */
+  prompt: string | null;
   /** Which template formatted it, and where it came from. */
   format: { wrapper: string; source: string };
 }
@@ -170,6 +202,8 @@ export interface EmbedOptions extends CallOptions {
 export interface Embeddings {
   model: string;
   vectors: number[][];
+  /** Where it ran: "local", or the inference server's URL. */
+  backend: string;
 }
 
 export interface GenerationStats {
@@ -186,8 +220,17 @@ export interface ContextSizes {
   note: string;
 }
 
+/** Where an engine runs, for server_status, /healthz and /metrics. */
+export interface BackendStatus {
+  kind: "local" | "remote";
+  /** The API spoken to a remote server (llama-server or openai), once known. */
+  api?: string;
+  servers?: Array<{ url: string; healthy: boolean | null; lastError: string | null; inFlight: number; waiting: number }>;
+}
+
 export interface Engine {
-  readonly capabilities: Capabilities;
+  /** What this backend can do (an inference server's kind is found on first use). */
+  capabilities(options?: CallOptions): Promise<Capabilities>;
   readonly state: EngineState;
   /** Milliseconds the last full load took. */
   readonly loadMs: number | undefined;
@@ -200,6 +243,7 @@ export interface Engine {
   contextSizes(): ContextSizes;
   /** Generation sequences in use and waiting, once generation has started (nothing is created to answer). */
   stats(): GenerationStats | null;
+  backend(): BackendStatus;
   /** The tokenizer: a vocabulary-only load unless the full model is loaded already. */
   tokenizer(options?: CallOptions): Promise<Tokenizer>;
   /** Continues a raw prompt. */

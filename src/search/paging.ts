@@ -22,16 +22,17 @@ export interface Pager {
 export const CHARS_PER_TOKEN = 4;
 
 /** A token pager, or undefined when the tokenizer's pieces do not add up to the text (then page by characters). */
-export function tokenPager(text: string, tokenizer: Tokenizer): Pager | undefined {
+export async function tokenPager(text: string, tokenizer: Tokenizer): Promise<Pager | undefined> {
   const bytes = Buffer.from(text, "utf8");
-  const tokens = tokenizer.tokenize(text, false);
+  const { ids: tokens } = await tokenizer.tokenize(text, { special: false });
+  const pieces = await tokenizer.tokenBytes(tokens);
   // ends[i] = byte offset in the text where token i ends.
   const ends = new Array<number>(tokens.length);
   let pos = 0;
-  tokens.forEach((t, i) => {
-    let n = tokenizer.bytes(t).length;
+  pieces.forEach((piece, i) => {
+    let n = piece.length;
     // SentencePiece tokenizers add a space in front of the first word.
-    if (i === 0 && n > 0 && tokenizer.bytes(t)[0] === 0x20 && bytes[0] !== 0x20) n -= 1;
+    if (i === 0 && n > 0 && piece[0] === 0x20 && bytes[0] !== 0x20) n -= 1;
     pos += n;
     ends[i] = pos;
   });

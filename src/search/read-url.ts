@@ -42,7 +42,7 @@ defineTool({
     let pager: Pager | undefined;
     let note: string | undefined;
     if (tokenizer) {
-      pager = tokenPager(read.text, tokenizer);
+      pager = await tokenPager(read.text, tokenizer);
       if (!pager) note = `paged by characters (${CHARS_PER_TOKEN} per token): this tokenizer's pieces do not add up to the text`;
     } else note = `paged by characters (${CHARS_PER_TOKEN} per token): no tokenizer (${why})`;
     pager ??= characterPager(read.text);

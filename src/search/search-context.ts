@@ -65,21 +65,21 @@ defineTool({
 
     const { scores, relevance } = await score(core, args.query, passages, ctx);
     const { tokenizer } = await core.tokenizer(ctx);
-    const count = (text: string) => (tokenizer ? tokenizer.count(text, false) : Math.ceil(text.length / CHARS_PER_TOKEN));
+    const count = async (text: string) => (tokenizer ? tokenizer.count(text, false) : Math.ceil(text.length / CHARS_PER_TOKEN));
     // Nothing that shares nothing with the query is packed.
     const ranked = passages
       .map((p, i) => ({ p, s: scores[i]! }))
       .filter(({ s }) => s > 0)
       .sort((a, b) => b.s - a.s);
     const notes = contextNotes(failures, toRead.length, passages.length, ranked.length);
-    const { text, chosen } = packContext(args.query, notes, ranked, args.max_tokens, count);
+    const { text, chosen } = await packContext(args.query, notes, ranked, args.max_tokens, count);
     const numbers = citationNumbers(chosen);
     const structured = {
       query: args.query,
       relevance,
       unit: tokenizer ? ("tokens" as const) : ("characters/4" as const),
       max_tokens: args.max_tokens,
-      used_tokens: count(text),
+      used_tokens: await count(text),
       passages: chosen.map(({ p, s }) => ({ n: numbers.get(p.url)!, url: p.url, title: p.title, text: p.text, score: Math.round(s * 1e4) / 1e4, from: p.from })),
       sources: sources.map((src) => (numbers.has(src.url) ? { ...src, n: numbers.get(src.url)! } : src)),
       notes,
@@ -93,7 +93,7 @@ defineTool({
 async function score(core: SearchCore, query: string, passages: Passage[], ctx: ToolContext): Promise<{ scores: number[]; relevance: string }> {
   const engine = core.deps.embeddingEngine;
   // Embeddings only when the embedding model is loaded already: a search does not wait for a model load.
-  if (engine.capabilities.embed && engine.state === "full" && passages.length > 0) {
+  if (engine.state === "full" && passages.length > 0 && (await engine.capabilities()).embed) {
     try {
       // Cut by the model's own tokens to what its context holds (characters would overflow on dense text).
       const { vectors, model } = await engine.embed([query, ...passages.map((p) => `${p.title}\n${p.text}`)], { overflow: "truncate", signal: ctx.signal });
@@ -141,13 +141,21 @@ async function gather(core: SearchCore, results: SearchResult[], toRead: SearchR
  * fix, then the first alone), then the best passages grouped by source. The pieces are counted apart; the whole is
  * counted again and the weakest passages dropped until it fits exactly.
  */
-function packContext(query: string, notes: string[], ranked: Scored[], maxTokens: number, count: (text: string) => number) {
+async function packContext(query: string, notes: string[], ranked: Scored[], maxTokens: number, count: (text: string) => Promise<number>) {
   const headerOf = (shown: string[]) => `Context for: ${query}\n\n${shown.length > 0 ? `${shown.join("\n")}\n\n` : ""}`;
-  const fits = (shown: string[]) => count(headerOf(shown)) <= maxTokens;
-  const header = headerOf([notes, notes.filter((n) => !n.startsWith("- ")), notes.slice(0, 1), []].find(fits) ?? []);
-  let chosen = pack(ranked, maxTokens - count(header), count);
+  let header = headerOf([]);
+  for (const shown of [notes, notes.filter((n) => !n.startsWith("- ")), notes.slice(0, 1)]) {
+    if ((await count(headerOf(shown))) <= maxTokens) {
+      header = headerOf(shown);
+      break;
+    }
+  }
+  // Every passage's cost, and every source's [n] line, counted once (in parallel: a server's tokenizer is remote).
+  const costs = await Promise.all(ranked.map((r) => count(r.p.text)));
+  const heads = new Map(await Promise.all([...new Map(ranked.map((r) => [r.p.url, r.p])).values()].map(async (p) => [p.url, await count(sourceBlock(99, p, [""]))] as const)));
+  let chosen = pack(ranked, maxTokens - (await count(header)), (i) => costs[i]!, (url) => heads.get(url)!);
   let text = assemble(header, chosen);
-  while (chosen.length > 0 && count(text) > maxTokens) {
+  while (chosen.length > 0 && (await count(text)) > maxTokens) {
     chosen = chosen.slice(0, -1);
     text = assemble(header, chosen);
   }
@@ -176,21 +184,21 @@ function contextNotes(failures: Failure[], tried: number, passages: number, matc
 }
 
 /** The best passages that fit the budget; a passage of a source not yet packed also pays for its [n] line. */
-function pack(ranked: Scored[], budget: number, count: (text: string) => number): Scored[] {
+/** The best passages that fit the budget; a passage of a source not yet packed also pays for its [n] line. */
+function pack(ranked: Scored[], budget: number, cost: (index: number) => number, headCost: (url: string) => number): Scored[] {
   const chosen: Scored[] = [];
   const headed = new Set<string>();
   const seen = new Set<string>();
   let used = 0;
-  for (const item of ranked) {
-    if (seen.has(item.p.text)) continue;
-    const head = headed.has(item.p.url) ? 0 : count(sourceBlock(99, item.p, [""]));
-    const cost = head + count(item.p.text) + 2;
-    if (used + cost > budget) continue;
+  ranked.forEach((item, i) => {
+    if (seen.has(item.p.text)) return;
+    const total = (headed.has(item.p.url) ? 0 : headCost(item.p.url)) + cost(i) + 2;
+    if (used + total > budget) return;
     chosen.push(item);
     seen.add(item.p.text);
     headed.add(item.p.url);
-    used += cost;
-  }
+    used += total;
+  });
   return chosen;
 }
 

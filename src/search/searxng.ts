@@ -7,7 +7,7 @@ import { Agent, request, errors as undiciErrors } from "undici";
 import { z } from "zod";
 import { TtlCache } from "../cache.js";
 import { bodySnippet, ToolError, messageOf } from "../errors.js";
-import { deadline, errorCode } from "../upstream.js";
+import { deadline, errorCode, withoutUserinfo } from "../upstream.js";
 import { VERSION } from "../version.js";
 
 export interface SearchParams {
@@ -244,13 +244,7 @@ function statusFailure(where: string, status: number, body: string): InstanceFai
 }
 
 function parseInstance(raw: string): Instance {
-  const url = new URL(raw);
-  const authorization =
-    url.username || url.password
-      ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`
-      : undefined;
-  url.username = "";
-  url.password = "";
+  const { url, authorization } = withoutUserinfo(raw);
   url.search = "";
   url.hash = "";
   if (!/\/search\/?$/.test(url.pathname)) url.pathname = `${url.pathname.replace(/\/$/, "")}/search`;

@@ -82,7 +82,7 @@ export function searchCore(deps: SearchToolDeps): SearchCore {
       return { ...entry, cached: false };
     },
     async tokenizer(ctx) {
-      if (!deps.engine.capabilities.vocabulary) return { why: "the model backend has no vocabulary table" };
+      if (!(await deps.engine.capabilities()).tokenize) return { why: "the model backend has no tokenizer" };
       try {
         return { tokenizer: await deps.engine.tokenizer(callOptions(ctx)) };
       } catch (error) {

@@ -3,7 +3,7 @@
  * Every figure is over "text tokens": tokens that are not special (control, user-defined, unknown, unused) and
  * whose bytes are valid UTF-8 on their own. The definitions are part of the tool's description.
  */
-import type { Tokenizer, TokenPiece } from "../llm/engine.js";
+import type { TokenPiece, Vocabulary } from "../llm/engine.js";
 
 export const VOCABULARY_DEFINITIONS = {
   word_start: "begins with a space followed by a non-space character (' world')",
@@ -48,9 +48,9 @@ export interface VocabularyAnalysis {
 }
 
 /** The analysis of a tokenizer's vocabulary, computed once per loaded model. */
-const analyses = new WeakMap<Tokenizer, VocabularyAnalysis>();
+const analyses = new WeakMap<Vocabulary, VocabularyAnalysis>();
 
-export function vocabularyOf(tokenizer: Tokenizer): VocabularyAnalysis {
+export function vocabularyOf(tokenizer: Vocabulary): VocabularyAnalysis {
   let analysis = analyses.get(tokenizer);
   if (!analysis) {
     analysis = analyseVocabulary(tokenizer);
@@ -59,7 +59,7 @@ export function vocabularyOf(tokenizer: Tokenizer): VocabularyAnalysis {
   return analysis;
 }
 
-function analyseVocabulary(table: Tokenizer): VocabularyAnalysis {
+function analyseVocabulary(table: Vocabulary): VocabularyAnalysis {
   const stats = Object.fromEntries([...Object.keys(VOCABULARY_DEFINITIONS), "text_tokens", "average_length"].map((k) => [k, 0])) as VocabularyStats;
   const special: SpecialToken[] = [];
   const singles = new Set<string>();

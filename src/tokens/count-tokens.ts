@@ -26,7 +26,7 @@ export const countTokens = (deps: TokenToolDeps) =>
     async run(args, ctx) {
       checkInputChars("the texts together", args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
       const tokenizer = await tokenizerFor(deps, ctx);
-      const counts = args.texts.map((t) => tokenizer.count(t, args.special));
+      const counts = await Promise.all(args.texts.map((t) => tokenizer.count(t, args.special)));
       const total = counts.reduce((a, b) => a + b, 0);
       return {
         structured: { model: tokenizer.info.name, counts, total },

@@ -20,14 +20,15 @@ export const detokenize = (deps: TokenToolDeps) =>
     annotations: READ_ONLY,
     async run(args, ctx) {
       const tokenizer = await tokenizerFor(deps, ctx);
-      const unknown = [...new Set(args.ids.filter((id) => !tokenizer.has(id)))];
+      const size = tokenizer.size;
+      const unknown = size === null ? [] : [...new Set(args.ids.filter((id) => id < 0 || id >= size))];
       if (unknown.length > 0) {
         throw new ToolError(`Unknown token ids: ${unknown.slice(0, 20).join(", ")}${unknown.length > 20 ? ", ..." : ""}.`, {
-          hint: `Ids of ${tokenizer.info.name} run from 0 to ${tokenizer.size - 1}; get them from tokenize.`,
-          data: { unknown_ids: unknown, vocabulary_size: tokenizer.size },
+          hint: `Ids of ${tokenizer.info.name} run from 0 to ${size! - 1}; get them from tokenize.`,
+          data: { unknown_ids: unknown, vocabulary_size: size },
         });
       }
-      const text = tokenizer.detokenize(args.ids, args.special);
+      const text = await tokenizer.detokenize(args.ids, args.special);
       return { structured: { model: tokenizer.info.name, text, count: args.ids.length }, text };
     },
   });

@@ -1,5 +1,6 @@
 /** tokenize: a text's tokens with their exact pieces, paged so an answer stays readable. */
 import { z } from "zod";
+import { renderBytes } from "../llm/engine.js";
 import { checkInputChars, defineTool } from "../tool.js";
 import { Piece, READ_ONLY, tokenizerFor, type TokenToolDeps } from "./deps.js";
 
@@ -47,11 +48,11 @@ export const tokenize = (deps: TokenToolDeps) =>
     async run(args, ctx) {
       checkInputChars("text", args.text.length, deps.maxInputChars);
       const tokenizer = await tokenizerFor(deps, ctx);
-      const ids = tokenizer.tokenize(args.text, args.special);
-      const bosAdded = args.add_bos && tokenizer.bos !== null;
-      if (bosAdded) ids.unshift(tokenizer.bos!);
+      const { ids, bosAdded } = await tokenizer.tokenize(args.text, { special: args.special, addBos: args.add_bos });
       const end = Math.min(ids.length, args.offset + args.limit);
-      const tokens = ids.slice(args.offset, end).map((id) => tokenizer.piece(id));
+      const page = ids.slice(args.offset, end);
+      const bytes = await tokenizer.tokenBytes(page);
+      const tokens = page.map((id, i) => ({ id, ...renderBytes(bytes[i]!) }));
       const nextOffset = end < ids.length ? end : null;
       const name = tokenizer.info.name;
       const shown = tokens.slice(0, 200).map((t) => `${t.id}:${JSON.stringify(t.piece)}`).join(" ");

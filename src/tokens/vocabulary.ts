@@ -1,10 +1,10 @@
 /** vocabulary: the tokenizer described (size, kind, special tokens, an analysis), and tokens matching a query. */
 import { z } from "zod";
 import { ToolError } from "../errors.js";
-import type { Tokenizer } from "../llm/engine.js";
+import type { Vocabulary } from "../llm/engine.js";
 import { defineTool } from "../tool.js";
 import { VOCABULARY_DEFINITIONS, vocabularyOf } from "./analysis.js";
-import { Piece, READ_ONLY, tokenizerFor, type TokenToolDeps } from "./deps.js";
+import { Piece, READ_ONLY, vocabularyFor, type TokenToolDeps } from "./deps.js";
 import { matchPieces, REGEX_DEADLINE_MS } from "./regex.js";
 
 const TokenRef = z.object({ id: z.number().int(), piece: z.string() }).nullable();
@@ -54,19 +54,19 @@ export const vocabulary = (deps: TokenToolDeps) =>
           });
         }
       }
-      return describeVocabulary(await tokenizerFor(deps, ctx, "vocabulary"), re, args.limit, ctx.signal);
+      const { tokenizer, vocabulary } = await vocabularyFor(deps, ctx);
+      return describeVocabulary(tokenizer.info.name, vocabulary, re, args.limit, ctx.signal);
     },
   });
 
 /** The vocabulary tool's answer (and the lam://vocabulary resource's, without a query). */
-export async function describeVocabulary(tokenizer: Tokenizer, re: RegExp | undefined, limit: number, signal?: AbortSignal) {
+export async function describeVocabulary(name: string, tokenizer: Vocabulary, re: RegExp | undefined, limit: number, signal?: AbortSignal) {
   const analysis = vocabularyOf(tokenizer);
   const ref = (id: number | null) => (id === null || !tokenizer.has(id) ? null : { id, piece: tokenizer.piece(id).piece });
   // The user's expression runs in a worker under a deadline: a backtracking one must not freeze the server.
   const found = re ? await matchPieces(analysis.pieces, re, limit, signal) : { matches: [], total: 0 };
   const matches = found.matches.map((id) => tokenizer.piece(id));
   const total = found.total;
-  const name = tokenizer.info.name;
   const s = analysis.stats;
   const structured = {
     model: name,

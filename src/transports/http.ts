@@ -129,7 +129,11 @@ class HttpService {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
       res.writeHead(this.shuttingDown ? 503 : 200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: this.shuttingDown ? "shutting down" : "ok", version: VERSION, sessions: this.sessions.size }));
+      // Liveness of this process: a model server that is down degrades the answer's llm field, not the status (the
+      // process still serves tokenizer, search and action tools, and restarting it would not bring the server back).
+      const servers = this.services.engine.backend().servers;
+      const llm = servers?.map((s) => ({ url: s.url, healthy: s.healthy, last_error: s.lastError }));
+      res.end(JSON.stringify({ status: this.shuttingDown ? "shutting down" : "ok", version: VERSION, sessions: this.sessions.size, ...(llm ? { llm } : {}) }));
       return;
     }
     if (!this.passesGuards(req, res, path)) return;

@@ -22,6 +22,7 @@ export function createMetrics(services: Services, sessions: () => number, server
     lam_sessions_active: ["Open MCP sessions over HTTP", sessions],
     lam_mcp_servers: ["MCP server instances alive over HTTP (one per session, one per stateless request in flight)", servers],
   });
+  llmGauges(registry, services);
   const off = services.telemetry.on(telemetryRecorder(registry));
   return {
     contentType: registry.contentType,
@@ -42,6 +43,41 @@ function gauges(registry: Registry, read: Record<string, [help: string, value: (
       },
     });
   }
+}
+
+/** Each inference server URL's health and load (--llm-url), labelled by the URL without credentials. */
+function llmGauges(registry: Registry, services: Services) {
+  const servers = () => services.engine.backend().servers ?? [];
+  new Gauge({
+    name: "lam_llm_up",
+    help: "Whether the last request to an inference server URL succeeded (1), failed (0), or none was sent yet (-1)",
+    labelNames: ["url"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ url: s.url }, s.healthy === null ? -1 : s.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "lam_llm_requests_in_flight",
+    help: "Requests in flight to an inference server URL",
+    labelNames: ["url"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ url: s.url }, s.inFlight);
+    },
+  });
+  new Gauge({
+    name: "lam_llm_requests_waiting",
+    help: "Requests waiting for a free place under --llm-max-concurrent, per inference server URL",
+    labelNames: ["url"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ url: s.url }, s.waiting);
+    },
+  });
 }
 
 /** The metrics fed by telemetry events: tool calls and durations, tokens and speed, searches, action failures, loads. */

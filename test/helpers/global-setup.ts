@@ -1,11 +1,13 @@
 /**
  * Runs once before all test files: writes the tiny test models into a fresh temp dir and hands their paths to the
- * tests through vitest's provide/inject. Nothing is downloaded.
+ * tests through vitest's provide/inject, starts searx, and builds llama-server when it is not cached. Nothing is
+ * downloaded.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { ensureLlamaServer } from "./llama-server.js";
 import { startSearx } from "./searx.js";
 import { writeTinyModel } from "./tiny-model.js";
 
@@ -29,6 +31,8 @@ export default async function setup(project: TestProject) {
   project.provide("modelPath", writeTinyModel(join(dir, "tiny.gguf")));
   project.provide("plainModelPath", writeTinyModel(join(dir, "tiny-plain.gguf"), { chatTemplate: false, name: "lam-tiny-plain" }));
   project.provide("spmModelPath", writeTinyModel(join(dir, "tiny-spm.gguf"), { vocabulary: "spm", name: "lam-tiny-spm" }));
+  // The remote-backend tests run a real llama-server: built here once per llama.cpp release (cached outside the repo).
+  ensureLlamaServer();
   const searx = await startSearx(join(dir, "searx"));
   project.provide("searxUrl", searx.url);
   project.provide("webUrl", searx.web.url);

@@ -11,6 +11,7 @@ import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel } from "nod
 import { ToolError, messageOf } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type {
+  BackendStatus,
   CallOptions,
   Capabilities,
   ChatRequest,
@@ -67,7 +68,6 @@ export function resolveThreads(threads: number | "auto", cores = availableParall
 }
 
 export class LocalEngine implements Engine {
-  readonly capabilities = CAPABILITIES;
   private llama: Promise<Llama> | undefined;
   private resolved: Promise<{ path: string; gguf: GgufFileInfo; bytes: number }> | undefined;
   private vocab: Promise<LoadedModel> | undefined;
@@ -139,6 +139,14 @@ export class LocalEngine implements Engine {
     return this.resolved ? "loading" : "idle";
   }
 
+  async capabilities(): Promise<Capabilities> {
+    return CAPABILITIES;
+  }
+
+  backend(): BackendStatus {
+    return { kind: "local" };
+  }
+
   stats(): GenerationStats | null {
     const stats = this.readyPool?.stats();
     return stats ? { sequences: stats.size, busy: stats.busy, queued: stats.queued } : null;
@@ -182,7 +190,7 @@ export class LocalEngine implements Engine {
         if (options.signal?.aborted) throw new ToolError("cancelled", { code: "cancelled" });
         vectors.push([...(await context.getEmbeddingFor(input)).vector]);
       }
-      return { model: loaded.info.name, vectors };
+      return { model: loaded.info.name, vectors, backend: "local" };
     });
     this.embeddingLock = run.catch(() => undefined);
     return run;

@@ -193,8 +193,10 @@ function result(target: GenerationTarget, streamed: Streamed, promptTokens: numb
     generationMs: streamed.generationMs,
     tokensPerSecond: streamed.tokensPerSecond,
     model: target.info,
+    backend: "local",
     contextSize: target.pool.context.contextSize,
     maxTokensApplied: maxTokens,
+    notApplied: [],
   };
 }
 

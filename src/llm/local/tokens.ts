@@ -8,9 +8,7 @@
  * "<0xF0><0x9F>", never as a replacement character, and carries its bytes in hex.
  */
 import type { LlamaModel, Token } from "node-llama-cpp";
-import type { ModelInfo, TokenKind, Tokenizer, TokenPiece } from "../engine.js";
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+import { renderBytes, type ModelInfo, type TokenKind, type Tokenizer, type TokenPiece, type Vocabulary } from "../engine.js";
 
 let gpt2ByteMap: Map<string, number> | undefined;
 function unicodeToByte(): Map<string, number> {
@@ -26,16 +24,8 @@ function unicodeToByte(): Map<string, number> {
   return map;
 }
 
-export function renderBytes(bytes: Uint8Array): { piece: string; bytes?: string } {
-  try {
-    return { piece: strictUtf8.decode(bytes) };
-  } catch {
-    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0"));
-    return { piece: hex.map((h) => `<0x${h.toUpperCase()}>`).join(""), bytes: hex.join(" ") };
-  }
-}
-
-export class LocalTokenizer implements Tokenizer {
+/** The local model's tokenizer, which is also its vocabulary table. */
+export class LocalTokenizer implements Tokenizer, Vocabulary {
   private readonly texts: readonly string[] | undefined;
   private readonly bytesCache = new Map<number, Uint8Array>();
   readonly size: number;
@@ -66,15 +56,26 @@ export class LocalTokenizer implements Tokenizer {
     return this.model.tokens.eot;
   }
 
-  tokenize(text: string, special: boolean): number[] {
-    return text.length === 0 ? [] : [...this.model.tokenize(text, special)];
+  get vocabulary(): Vocabulary {
+    return this;
   }
 
-  count(text: string, special: boolean): number {
+  async tokenize(text: string, { special, addBos = false }: { special: boolean; addBos?: boolean }): Promise<{ ids: number[]; bosAdded: boolean }> {
+    const ids: number[] = text.length === 0 ? [] : [...this.model.tokenize(text, special)];
+    const bosAdded = addBos && this.bos !== null;
+    if (bosAdded) ids.unshift(this.bos!);
+    return { ids, bosAdded };
+  }
+
+  async tokenBytes(ids: readonly number[]): Promise<Uint8Array[]> {
+    return ids.map((id) => this.bytes(id));
+  }
+
+  async count(text: string, special: boolean): Promise<number> {
     return text.length === 0 ? 0 : this.model.tokenize(text, special).length;
   }
 
-  detokenize(ids: readonly number[], special: boolean): string {
+  async detokenize(ids: readonly number[], special: boolean): Promise<string> {
     return this.model.detokenize(ids as Token[], special);
   }
 
