@@ -41,11 +41,21 @@ export function registerResources(mcp: McpServer, services: Services): void {
   mcp.registerResource(
     "model",
     "lam://model",
-    { title: "The model", description: "The model's metadata: name, file, size, architecture, quantization, context, vocabulary. Loads its tokenizer if needed.", mimeType: JSON_TYPE },
+    {
+      title: "The model",
+      description:
+        "The model's metadata: name, file, size, architecture, quantization, context, vocabulary, and where it runs. " +
+        "Loads its tokenizer if needed (with an inference server, asks the server).",
+      mimeType: JSON_TYPE,
+    },
     (uri) =>
       json(uri, async () => {
+        if (engine.backend().kind === "remote") {
+          await engine.capabilities(); // the server is asked what it serves
+          return { loaded: "on the model server", backend: engine.describeSource(), ...engine.loadedInfo(), contextSize: engine.contextSizes() };
+        }
         const tokenizer = await engine.tokenizer();
-        return { loaded: engine.state === "full" ? "full" : "vocabulary only", load_ms: engine.loadMs ?? null, ...tokenizer.info, contextSize: engine.contextSizes() };
+        return { loaded: engine.state === "full" ? "full" : "vocabulary only", backend: "local", load_ms: engine.loadMs ?? null, ...tokenizer.info, contextSize: engine.contextSizes() };
       }),
   );
 

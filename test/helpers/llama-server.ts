@@ -78,13 +78,13 @@ export interface LlamaServer {
 }
 
 /**
- * Starts llama-server on 127.0.0.1 with a model: one thread, `slots` parallel slots of `context / slots` tokens,
+ * Starts llama-server on 127.0.0.1 with a model: one thread unless told, `slots` parallel slots of `context / slots` tokens,
  * embeddings with mean pooling (so one server answers completions and embeddings).
  */
-export async function startLlamaServer(model: string, options: { slots?: number; context?: number; extra?: string[] } = {}): Promise<LlamaServer> {
+export async function startLlamaServer(model: string, options: { slots?: number; context?: number; threads?: number; extra?: string[] } = {}): Promise<LlamaServer> {
   const binary = ensureLlamaServer();
   const port = await closedPort();
-  const args = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-t", "1", "-c", String(options.context ?? 4096), "-np", String(options.slots ?? 2), "--embeddings", "--pooling", "mean", ...(options.extra ?? [])];
+  const args = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-t", String(options.threads ?? 1), "-c", String(options.context ?? 4096), "-np", String(options.slots ?? 2), "--embeddings", "--pooling", "mean", ...(options.extra ?? [])];
   const child = spawn(binary, args, {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: dirname(binary) },
     stdio: ["ignore", "pipe", "pipe"],

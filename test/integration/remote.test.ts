@@ -283,6 +283,24 @@ describe("the OpenAI-compatible API (llama-server's /v1, forced)", () => {
     expect(embedded.vectors[0]).toHaveLength(64);
   });
 
+  test("lam://model and lam://config describe the server's model and its context, not a local one", async () => {
+    await using h = await remote(bpe.url, { llmApi: "openai" });
+    const read = async (uri: string) => JSON.parse(((await h.client.readResource({ uri })).contents[0] as { text: string }).text) as Record<string, unknown>;
+    const model = await read("lam://model");
+    expect(model).toMatchObject({ loaded: "on the model server", backend: bpe.url, name: inject("modelPath"), vocabularySize: 442, trainContextSize: 8192 });
+    const config = await read("lam://config");
+    expect(config).toMatchObject({ llmUrl: [bpe.url], llmApi: "openai" });
+    expect(config.model).toBeUndefined();
+    expect((config.applied as { contextSize: { applied: number; note: string } }).contextSize).toMatchObject({ applied: 8192, note: expect.stringMatching(/model server/) as unknown });
+  });
+
+  test("a base URL given with its /v1 (as Ollama's is usually written) works the same", async () => {
+    await using h = await remote(`${bpe.url}/v1/`, { llmApi: "openai" });
+    const out = await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 });
+    expect(out.text).toBe(" world!");
+    expect(out.receipt.backend).toBe(bpe.url);
+  });
+
   test("grammar is a clear error; the tokenizer tools say to pass --model", async () => {
     await using h = await remote(bpe.url, { llmApi: "openai" });
     expect(await h.fails("generate", { prompt: "Hello", grammar: 'root ::= "x"' })).toMatch(/takes no GBNF grammar[\s\S]*json_schema/);

@@ -23,6 +23,20 @@ describe("config", () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  test("with an inference server (--llm-url), no model is set unless given: nothing would be downloaded", () => {
+    const remote = parseConfig({}, { LAM_LLM_URL: "http://127.0.0.1:8080, http://127.0.0.1:8081/" });
+    expect(remote.llmUrl).toEqual(["http://127.0.0.1:8080", "http://127.0.0.1:8081/"]);
+    expect(remote.model).toBeUndefined();
+    expect(remote.llmApi).toBe("auto");
+    expect(parseConfig({ llmUrl: "http://127.0.0.1:8080", model: "/m.gguf" }, {}).model).toBe("/m.gguf");
+    for (const bad of ["127.0.0.1:8080", "ftp://h", "http://", "not a url"]) {
+      expect(problemsOf(() => parseConfig({ llmUrl: bad }, {}))).toMatch(/--llm-url/);
+    }
+    expect(problemsOf(() => parseConfig({}, { LAM_LLM_API: "vllm" }))).toMatch(/LAM_LLM_API[\s\S]*auto|llama-server|openai/);
+    expect(problemsOf(() => parseConfig({ llmTimeoutMs: "5" }, {}))).toMatch(/--llm-timeout-ms/);
+    expect(problemsOf(() => parseConfig({ llmMaxConcurrent: 0 }, {}))).toMatch(/--llm-max-concurrent/);
+  });
+
   test("the environment overrides defaults, and a flag overrides the environment", () => {
     const env = { LAM_THREADS: "3", LAM_MODEL: "/env.gguf", LAM_ALLOWED_HOSTS: "a.test:1, b.test:2" };
     const fromEnv = parseConfig({}, env);
@@ -66,6 +80,10 @@ describe("config", () => {
     const text = problemsOf(() => parseConfig({}, { LAM_SEARCH_HEADERS: headers }));
     expect(text).toMatch(/LAM_SEARCH_HEADERS/);
     expect(text).not.toContain("sk-live");
+    // The inference server's key is a secret too.
+    const key = "sk-llm-key-0123456789";
+    expect(JSON.stringify(describeConfig(parseConfig({ llmUrl: "http://u:hunter2-pass@h:1", llmApiKey: key }, {})))).not.toMatch(/hunter2|sk-llm/);
+    expect(problemsOf(() => parseConfig({ llmUrl: "ftp://u:hunter2-pass@h" }, {}))).not.toContain("hunter2");
     // And a URL with credentials is shown without them.
     const url = problemsOf(() => parseConfig({ searxngUrl: "ftp://user:hunter2-pass@host" }, {}));
     expect(url).not.toContain("hunter2");

@@ -94,7 +94,8 @@ export class RemoteClient {
     this.targets = options.urls.map((raw) => {
       // Credentials in the URL become a Basic header (a bearer key, when given, takes the header instead).
       const { url, authorization } = withoutUserinfo(raw);
-      const base = url.href.replace(/\/+$/, "");
+      // The OpenAI API's base is often given with its /v1 (Ollama's http://host:11434/v1): lam-mcp adds it itself.
+      const base = url.href.replace(/\/+$/, "").replace(/\/v1$/, "");
       const shown = redactUrl(base);
       const auth = options.apiKey ? `Bearer ${options.apiKey}` : authorization;
       return { base, shown, auth, gate: new Gate(options.maxConcurrent), health: { url: shown, healthy: null, lastError: null, inFlight: 0, waiting: 0 } };
