@@ -6,7 +6,7 @@ import { createLogger, type LogRecord } from "../../src/log.js";
 import { createServices, type Services } from "../../src/services.js";
 import { serveHttp, type RunningHttp } from "../../src/transports/http.js";
 import { testConfig } from "../helpers/harness.js";
-import { INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";
+import { hangUpMidGeneration, INITIALIZE, MCP_HEADERS } from "../helpers/raw-http.js";
 import { baseArgs, httpServer } from "../helpers/spawn.js";
 
 const init = INITIALIZE;
@@ -81,22 +81,7 @@ describe("HTTP transport", () => {
     await res.body.text();
     const headers = { ...mcpHeaders, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
     await (await request(http.url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).body.text();
-    const controller = new AbortController();
-    const call = {
-      jsonrpc: "2.0",
-      id: 7,
-      method: "tools/call",
-      params: { name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 }, _meta: { progressToken: "p1" } },
-    };
-    const stream = await request(http.url, { method: "POST", headers, body: JSON.stringify(call), signal: controller.signal });
-    expect(stream.headers["content-type"]).toMatch(/text\/event-stream/);
-    // Read until the first progress notification arrives, then hang up.
-    let seen = "";
-    for await (const chunk of stream.body) {
-      seen += (chunk as Buffer).toString();
-      if (seen.includes("notifications/progress")) break;
-    }
-    controller.abort();
+    expect(await hangUpMidGeneration(http.url, headers)).toMatch(/text\/event-stream/);
     await expect.poll(() => records.find((r) => r.msg === "generation finished"), { timeout: 10_000 }).toBeDefined();
     const finished = records.find((r) => r.msg === "generation finished")!;
     expect(finished.finish_reason).toBe("cancelled");

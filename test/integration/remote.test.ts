@@ -18,6 +18,7 @@ import { connect, sharedServices, testConfig, textOf } from "../helpers/harness.
 import { closedPort } from "../helpers/http-fixture.js";
 import { startLlamaServer, type LlamaServer } from "../helpers/llama-server.js";
 import { prng } from "../helpers/prng.js";
+import { hangUpMidGeneration, MCP_HEADERS } from "../helpers/raw-http.js";
 import { NUMBER_WORDS } from "../helpers/tiny-model.js";
 
 interface Generated {
@@ -386,6 +387,26 @@ describe("progress and cancellation", () => {
     expect(await decodes(bpe)).toBe(after);
     await expect.poll(() => h.services.engine.stats()!.busy).toBe(0);
     expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 })).text).toBe(" world!");
+  });
+});
+
+describe("over HTTP", () => {
+  test("an HTTP client that hangs up mid-generation aborts the server's request too", async () => {
+    await using services = createServices(testConfig({ model: undefined, llmUrl: bpe.url, transport: "http", port: 0, stateless: true, maxTokensLimit: 8192 }), silentLogger);
+    const http = await serveHttp(services);
+    try {
+      await direct(bpe, "/completion", { prompt: "Hello", n_predict: 1 }); // the server warm
+      const before = await decodes(bpe);
+      await hangUpMidGeneration(http.url, MCP_HEADERS);
+      await expect.poll(async () => (await direct<Array<{ is_processing: boolean }>>(bpe, "/slots")).some((s) => s.is_processing), { timeout: 5000 }).toBe(false);
+      const after = await decodes(bpe);
+      expect(after - before).toBeLessThan(4000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await decodes(bpe)).toBe(after);
+      await expect.poll(() => services.engine.stats()!.busy).toBe(0);
+    } finally {
+      await http.close(0);
+    }
   });
 });
 
