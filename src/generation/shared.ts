@@ -143,7 +143,10 @@ export function renderGeneration<T extends GenerationOutput>(out: T): { structur
 /** The embedding engine, or a clear refusal when its backend cannot embed. */
 export async function embeddingEngineOf(deps: GenerationToolDeps): Promise<Engine> {
   if (!(await deps.embeddingEngine.capabilities()).embed) {
-    throw new ToolError("The model backend cannot compute embeddings.", { hint: "Set --embedding-model to a local embedding GGUF.", code: "unsupported" });
+    throw new ToolError(`The model backend (${deps.embeddingEngine.describeSource()}) does not compute embeddings.`, {
+      hint: "Start the model server with embeddings on (llama-server: --embeddings --pooling mean), or set --embedding-model to a local embedding GGUF.",
+      code: "unsupported",
+    });
   }
   return deps.embeddingEngine;
 }

@@ -189,6 +189,31 @@ describe("llama-server: the same answers as the server itself", () => {
     expect(ranked.results[0]!.index).toBe(0);
   });
 
+  test("search_context ranks with the server's embeddings and counts its budget with the server's tokenizer", async () => {
+    await using h = await remote(bpe.url, { searxngUrl: inject("searxUrl"), fetchAllow: "127.0.0.1" });
+    await h.ok("generate", { prompt: "Hello", max_tokens: 1 }); // the server known: embeddings are used from now on
+    const ctx = await h.ok<{ relevance: string; used_tokens: number; text: string; passages: unknown[] }>("search_context", { query: "llama wool fibre", max_tokens: 1200 });
+    expect(ctx.relevance).toBe(`embeddings (${inject("modelPath")}), cosine similarity`);
+    expect(ctx.passages.length).toBeGreaterThan(0);
+    const { total } = await h.ok<{ total: number }>("count_tokens", { texts: [ctx.text] });
+    expect(ctx.used_tokens).toBe(total);
+    expect(total).toBeLessThanOrEqual(1200);
+  });
+
+  test("a server without embeddings (501): embed says how to turn them on, and search_context falls back to BM25", async () => {
+    await using noEmbeddings = await proxy(bpe.url, (path, _n, res) => {
+      if (path !== "/v1/embeddings") return false;
+      res.writeHead(501, { "content-type": "application/json" }).end('{"error":{"code":501,"message":"This server does not support embeddings. Start it with `--embeddings`"}}');
+      return true;
+    });
+    await using h = await remote(noEmbeddings.url, { searxngUrl: inject("searxUrl"), fetchAllow: "127.0.0.1" });
+    expect(await h.fails("embed", { texts: ["one"] })).toMatch(/answered 501[\s\S]*--embeddings/);
+    expect(await h.fails("similarity", { query: "one", texts: ["two"] })).toMatch(/does not compute embeddings[\s\S]*--embeddings --pooling mean/);
+    const ctx = await h.ok<{ relevance: string }>("search_context", { query: "llama wool fibre", max_tokens: 600 });
+    expect(ctx.relevance).toBe("lexical (BM25)");
+    expect(noEmbeddings.seen.filter((s) => s.path === "/v1/embeddings")).toHaveLength(1);
+  });
+
   test("a prompt past the slot's context is refused before generating; max_tokens is capped to the room left", async () => {
     await using h = await remote(bpe.url);
     const tooLong = await h.fails("generate", { prompt: " la".repeat(8200), temperature: 0 });

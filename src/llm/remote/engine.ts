@@ -72,6 +72,8 @@ export class RemoteEngine implements Engine {
   private facts: Promise<ServerFacts> | undefined;
   private known: ServerFacts | undefined;
   private serverTokenizer: ServerTokenizer | VllmTokenizer | undefined;
+  /** The server answered that it does not embed (llama-server without --embeddings): not asked again. */
+  private embedRefused = false;
   readonly loadMs = undefined;
 
   constructor(
@@ -128,7 +130,7 @@ export class RemoteEngine implements Engine {
       chat: true,
       grammar: llama,
       jsonSchema: true,
-      embed: true,
+      embed: !this.embedRefused,
     };
   }
 
@@ -187,7 +189,10 @@ export class RemoteEngine implements Engine {
       const tokenizer = await this.tokenizer(options);
       input = await Promise.all(texts.map(async (t) => ((await tokenizer.count(t, false)) > limit ? (await tokenizer.tokenize(t, { special: false })).ids.slice(0, limit) : t)));
     }
-    const { value, url } = await this.client.json("POST", "/v1/embeddings", { model: facts.model, input }, options.signal);
+    const { value, url } = await this.client.json("POST", "/v1/embeddings", { model: facts.model, input }, options.signal).catch((error: unknown) => {
+      if (error instanceof ToolError && error.code === "unsupported") this.embedRefused = true;
+      throw error;
+    });
     const data = (value as { data?: Array<{ index?: number; embedding?: unknown }> }).data;
     if (!Array.isArray(data) || data.length !== texts.length || !data.every((d) => Array.isArray(d.embedding))) {
       throw new ToolError(`${url}/v1/embeddings answered without one embedding per text.`, { code: "llm_bad_response" });
