@@ -82,8 +82,9 @@ export function searchCore(deps: SearchToolDeps): SearchCore {
       return { ...entry, cached: false };
     },
     async tokenizer(ctx) {
-      if (!(await deps.engine.capabilities()).tokenize) return { why: "the model backend has no tokenizer" };
+      // Reading a page never fails for want of a tokenizer: a model server that is down means counting characters.
       try {
+        if (!(await deps.engine.capabilities(callOptions(ctx))).tokenize) return { why: "the model backend has no tokenizer" };
         return { tokenizer: await deps.engine.tokenizer(callOptions(ctx)) };
       } catch (error) {
         if (ctx.signal.aborted) throw error;

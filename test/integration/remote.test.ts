@@ -187,6 +187,9 @@ describe("llama-server: the same answers as the server itself", () => {
     }
     const ranked = await h.ok<{ results: Array<{ index: number }> }>("similarity", { query: " one two", texts });
     expect(ranked.results[0]!.index).toBe(0);
+    // A text longer than the server embeds at once is the request's fault, said as such; the server stays healthy.
+    expect(await h.fails("embed", { texts: ["one", " la".repeat(600)] })).toMatch(/too large to process[\s\S]*Hint: The input is longer than the model server takes at once/);
+    expect((await h.ok<{ backend: { servers: Array<{ healthy: boolean }> } }>("server_status")).backend.servers[0]!.healthy).toBe(true);
   });
 
   test("search_context ranks with the server's embeddings and counts its budget with the server's tokenizer", async () => {
@@ -509,6 +512,18 @@ describe("failures: each an error that names the URL and the fix; nothing crashe
     } finally {
       await http.close(0);
     }
+  });
+
+  test("read_url works with the model server down or without a tokenizer: pages are counted in characters, and the note says why", async () => {
+    await using down = await remote(`http://127.0.0.1:${await closedPort()}`, { fetchAllow: "127.0.0.1" });
+    const read = await down.ok<{ unit: string; unit_note: string; content: string }>("read_url", { url: `${inject("webUrl")}/pages/long.html`, max_tokens: 100 });
+    expect(read.unit).toBe("characters");
+    expect(read.unit_note).toMatch(/refused the connection/);
+    expect(read.content.length).toBe(400);
+    await using openai = await remote(bpe.url, { llmApi: "openai", fetchAllow: "127.0.0.1" });
+    const viaOpenai = await openai.ok<{ unit: string; unit_note: string }>("read_url", { url: `${inject("webUrl")}/pages/long.html`, max_tokens: 100 });
+    expect(viaOpenai.unit).toBe("characters");
+    expect(viaOpenai.unit_note).toMatch(/no tokenizer/);
   });
 
   test("every URL down: one error naming each, with what to check", async () => {

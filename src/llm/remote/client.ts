@@ -316,6 +316,17 @@ function retryDelay(retryAfter: string | string[] | undefined, attempt: number):
   return Math.min(MAX_RETRY_WAIT_MS, seconds !== undefined ? seconds * 1000 : 250 * 2 ** (attempt - 1));
 }
 
+/** The promise, or a cancellation as soon as the signal aborts (the work itself goes on for whoever else waits). */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new ToolError("The call was cancelled.", { code: "cancelled" }));
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(new ToolError("The call was cancelled.", { code: "cancelled" }));
+    signal.addEventListener("abort", stop, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
+  });
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);

@@ -28,7 +28,7 @@ import type {
   Sampling,
   Tokenizer,
 } from "../engine.js";
-import { RemoteClient } from "./client.js";
+import { RemoteClient, untilAborted } from "./client.js";
 import { ServerTokenizer, VllmTokenizer } from "./tokenizer.js";
 
 export interface RemoteSettings {
@@ -185,9 +185,15 @@ export class RemoteEngine implements Engine {
     if (options.overflow === "truncate" && facts.api === "llama-server") {
       // llama-server embeds what fits its physical batch (512 tokens by default, not exposed): longer inputs are
       // cut by the server's own tokens to that.
-      const limit = Math.min(facts.slotContext ?? 512, 512);
+      // Two tokens are left for the BOS/EOS the server may add.
+      const limit = Math.min(facts.slotContext ?? 512, 512) - 2;
       const tokenizer = await this.tokenizer(options);
-      input = await Promise.all(texts.map(async (t) => ((await tokenizer.count(t, false)) > limit ? (await tokenizer.tokenize(t, { special: false })).ids.slice(0, limit) : t)));
+      input = await Promise.all(
+        texts.map(async (t) => {
+          const { ids } = await tokenizer.tokenize(t, { special: false });
+          return ids.length > limit ? ids.slice(0, limit) : t;
+        }),
+      );
     }
     const { value, url } = await this.client.json("POST", "/v1/embeddings", { model: facts.model, input }, options.signal).catch((error: unknown) => {
       if (error instanceof ToolError && error.code === "unsupported") this.embedRefused = true;
@@ -205,31 +211,35 @@ export class RemoteEngine implements Engine {
     await this.localTokenizer?.close();
   }
 
-  /** The server's kind and model, found once (a failure is not kept: the next call asks again). */
+  /**
+   * The server's kind and model, found once (a failure is not kept: the next call asks again). Callers share the
+   * one discovery, so it is not tied to any caller's signal (--llm-timeout-ms bounds it); a caller that cancels
+   * stops waiting for it.
+   */
   private serverFacts(signal?: AbortSignal): Promise<ServerFacts> {
-    this.facts ??= this.discover(signal).then(
+    this.facts ??= this.discover().then(
       (facts) => (this.known = facts),
       (error: unknown) => {
         this.facts = undefined;
         throw error;
       },
     );
-    return this.facts;
+    return untilAborted(this.facts, signal);
   }
 
-  private async discover(signal?: AbortSignal): Promise<ServerFacts> {
+  private async discover(): Promise<ServerFacts> {
     let api = this.settings.api;
     let props: Record<string, unknown> | undefined;
     if (api !== "openai") {
       try {
-        props = (await this.client.json("GET", "/props", undefined, signal)).value as Record<string, unknown>;
+        props = (await this.client.json("GET", "/props", undefined)).value as Record<string, unknown>;
         if (api === "auto") api = "total_slots" in props || "default_generation_settings" in props ? "llama-server" : "openai";
       } catch (error) {
         if (api === "llama-server" || (error as ToolError).code !== "llm_not_found") throw error;
         api = "openai";
       }
     }
-    const models = ((await this.client.json("GET", "/v1/models", undefined, signal)).value as { data?: Array<{ id?: string; meta?: Record<string, unknown> }> }).data ?? [];
+    const models = ((await this.client.json("GET", "/v1/models", undefined)).value as { data?: Array<{ id?: string; meta?: Record<string, unknown> }> }).data ?? [];
     const wanted = this.settings.model;
     // Ollama lists "name:tag" and takes "name" for "name:latest".
     const chosen = wanted ? models.find((m) => m.id === wanted || m.id === `${wanted}:latest`) : models[0];
@@ -259,7 +269,7 @@ export class RemoteEngine implements Engine {
     };
     const llama = api === "llama-server";
     // Only asked when needed: the local GGUF (--model) is the tokenizer otherwise.
-    const vllm = !llama && !this.localTokenizer && (await VllmTokenizer.probe(this.client, model, signal));
+    const vllm = !llama && !this.localTokenizer && (await VllmTokenizer.probe(this.client, model));
     return {
       api: llama ? "llama-server" : "openai",
       tokenizer: llama ? "llama-server" : vllm ? "vllm" : null,

@@ -10,7 +10,7 @@
  */
 import { ToolError } from "../../errors.js";
 import type { ModelInfo, Tokenizer } from "../engine.js";
-import type { RemoteClient } from "./client.js";
+import { untilAborted, type RemoteClient } from "./client.js";
 
 interface ServerToken {
   id: number;
@@ -35,16 +35,16 @@ export class ServerTokenizer implements Tokenizer {
     this.size = info.vocabularySize > 0 ? info.vocabularySize : null;
   }
 
-  /** Asks the server, once, which BOS it adds. */
+  /** Asks the server, once, which BOS it adds (shared by every caller; one that cancels stops waiting). */
   async ready(signal?: AbortSignal): Promise<void> {
-    this.facts ??= this.learn(signal).then(
+    this.facts ??= this.learn().then(
       (facts) => (this.known = facts),
       (error: unknown) => {
         this.facts = undefined;
         throw error;
       },
     );
-    await this.facts;
+    await untilAborted(this.facts, signal);
   }
 
   async tokenize(text: string, { special, addBos = false }: { special: boolean; addBos?: boolean }): Promise<{ ids: number[]; bosAdded: boolean }> {
@@ -97,8 +97,8 @@ export class ServerTokenizer implements Tokenizer {
     return tokens as ServerToken[];
   }
 
-  private async learn(signal?: AbortSignal): Promise<{ addedBos: number | null }> {
-    const added = await this.request({ content: "", add_special: true, parse_special: true, with_pieces: true }, signal);
+  private async learn(): Promise<{ addedBos: number | null }> {
+    const added = await this.request({ content: "", add_special: true, parse_special: true, with_pieces: true });
     return { addedBos: added[0]?.id ?? null };
   }
 
