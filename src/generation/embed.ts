@@ -16,15 +16,21 @@ export const embed = (deps: GenerationToolDeps) =>
       texts: z.array(z.string().min(1)).min(1).max(256).describe("Texts to embed, each on its own"),
       normalize: z.boolean().default(true).describe("Scale each vector to unit length (default true)"),
     }),
-    output: z.object({ model: z.string(), dimensions: z.number().int(), normalized: z.boolean(), vectors: z.array(z.array(z.number())) }),
+    output: z.object({
+      model: z.string(),
+      backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
+      dimensions: z.number().int(),
+      normalized: z.boolean(),
+      vectors: z.array(z.array(z.number())),
+    }),
     annotations: READ_ONLY,
     async run(args, ctx) {
       checkInputChars("the texts together", args.texts.reduce((n, t) => n + t.length, 0), deps.maxInputChars);
-      const { vectors, model } = await (await embeddingEngineOf(deps)).embed(args.texts, { ...callOptions(ctx), overflow: "error" });
+      const { vectors, model, backend } = await (await embeddingEngineOf(deps)).embed(args.texts, { ...callOptions(ctx), overflow: "error" });
       const out = args.normalize ? vectors.map(unit) : vectors;
       const dimensions = out[0]?.length ?? 0;
       return {
-        structured: { model, dimensions, normalized: args.normalize, vectors: out },
+        structured: { model, backend, dimensions, normalized: args.normalize, vectors: out },
         text: `${out.length} vector${out.length === 1 ? "" : "s"} of ${dimensions} dimensions${args.normalize ? " (unit length)" : ""} from ${model}`,
       };
     },

@@ -19,19 +19,20 @@ export const similarity = (deps: GenerationToolDeps) =>
     }),
     output: z.object({
       model: z.string(),
+      backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
       results: z.array(z.object({ index: z.number().int(), score: z.number(), text: z.string() })),
     }),
     annotations: READ_ONLY,
     async run(args, ctx) {
       checkInputChars("the query and texts together", args.texts.reduce((n, t) => n + t.length, args.query.length), deps.maxInputChars);
-      const { vectors, model } = await (await embeddingEngineOf(deps)).embed([args.query, ...args.texts], { ...callOptions(ctx), overflow: "error" });
+      const { vectors, model, backend } = await (await embeddingEngineOf(deps)).embed([args.query, ...args.texts], { ...callOptions(ctx), overflow: "error" });
       const [query, ...rest] = vectors.map(unit);
       const results = rest
         .map((v, index) => ({ index, score: round(dot(query!, v)), text: preview(args.texts[index]!) }))
         .sort((a, b) => b.score - a.score || a.index - b.index)
         .slice(0, args.top ?? rest.length);
       return {
-        structured: { model, results },
+        structured: { model, backend, results },
         text: results.map((r, i) => `${i + 1}. [${r.index}] ${r.score.toFixed(4)} ${r.text}`).join("\n"),
       };
     },

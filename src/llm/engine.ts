@@ -89,6 +89,8 @@ export interface Vocabulary {
  */
 export interface Tokenizer {
   readonly info: ModelInfo;
+  /** Where it runs: "local", or the inference server's URL (without credentials). */
+  readonly backend: string;
   /** How many tokens the vocabulary has (ids run from 0 to size - 1), when known. */
   readonly size: number | null;
   /** The whole vocabulary, when the backend holds it; null for a server's tokenizer. */

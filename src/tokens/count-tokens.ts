@@ -9,6 +9,7 @@ export const CountTokensInput = z.strictObject({
 });
 export const CountTokensOutput = z.object({
   model: z.string(),
+  backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
   counts: z.array(z.number().int()),
   total: z.number().int(),
 });
@@ -29,7 +30,7 @@ export const countTokens = (deps: TokenToolDeps) =>
       const counts = await Promise.all(args.texts.map((t) => tokenizer.count(t, args.special)));
       const total = counts.reduce((a, b) => a + b, 0);
       return {
-        structured: { model: tokenizer.info.name, counts, total },
+        structured: { model: tokenizer.info.name, backend: tokenizer.backend, counts, total },
         text: `${total} tokens in ${counts.length} text${counts.length === 1 ? "" : "s"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`,
       };
     },

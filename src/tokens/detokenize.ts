@@ -8,7 +8,12 @@ export const DetokenizeInput = z.strictObject({
   ids: z.array(z.number().int()).max(1_000_000).describe("Token ids, as returned by tokenize"),
   special: z.boolean().default(true).describe("Render special tokens as their text (default true); false drops them"),
 });
-export const DetokenizeOutput = z.object({ model: z.string(), text: z.string(), count: z.number().int() });
+export const DetokenizeOutput = z.object({
+  model: z.string(),
+  backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
+  text: z.string(),
+  count: z.number().int(),
+});
 
 export const detokenize = (deps: TokenToolDeps) =>
   defineTool({
@@ -29,6 +34,6 @@ export const detokenize = (deps: TokenToolDeps) =>
         });
       }
       const text = await tokenizer.detokenize(args.ids, args.special);
-      return { structured: { model: tokenizer.info.name, text, count: args.ids.length }, text };
+      return { structured: { model: tokenizer.info.name, backend: tokenizer.backend, text, count: args.ids.length }, text };
     },
   });

@@ -27,6 +27,7 @@ export const TokenizeInput = z.strictObject({
 
 export const TokenizeOutput = z.object({
   model: z.string(),
+  backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
   count: z.number().int().describe("Tokens in the whole text"),
   offset: z.number().int(),
   next_offset: z.number().int().nullable().describe("Pass as offset to list the following tokens; null when listed to the end"),
@@ -58,7 +59,7 @@ export const tokenize = (deps: TokenToolDeps) =>
       const shown = tokens.slice(0, 200).map((t) => `${t.id}:${JSON.stringify(t.piece)}`).join(" ");
       const range = args.offset > 0 || nextOffset !== null ? ` [tokens ${args.offset}-${end} of ${ids.length}${nextOffset !== null ? `; more: offset ${nextOffset}` : ""}]` : "";
       return {
-        structured: { model: name, count: ids.length, offset: args.offset, next_offset: nextOffset, tokens, bos_added: bosAdded },
+        structured: { model: name, backend: tokenizer.backend, count: ids.length, offset: args.offset, next_offset: nextOffset, tokens, bos_added: bosAdded },
         text: `${ids.length} tokens (${name}): ${shown}${tokens.length > 200 ? ` ... (+${tokens.length - 200} more listed)` : ""}${range}`,
       };
     },

@@ -96,6 +96,17 @@ describe("llama-server: the same answers as the server itself", () => {
       expect(ours.finish_reason).toBe(theirs.stop_type === "limit" ? "length" : "stop");
       expect(ours.receipt.backend).toBe(server.url);
     }
+    // Every answer names where it ran.
+    await using h = await remote(bpe.url);
+    for (const [tool, args] of [
+      ["tokenize", { text: "Hello" }],
+      ["count_tokens", { texts: ["Hello"] }],
+      ["detokenize", { ids: [1] }],
+      ["embed", { texts: ["Hello"] }],
+      ["similarity", { query: "Hello", texts: ["one"] }],
+    ] as const) {
+      expect((await h.ok<{ backend: string }>(tool, args)).backend, tool).toBe(bpe.url);
+    }
   });
 
   test("the designed chains come out whole: numbers to the end, the SentencePiece sentence with its spaces", async () => {
@@ -415,6 +426,27 @@ describe("progress and cancellation", () => {
     expect(await decodes(bpe)).toBe(after);
     await expect.poll(() => h.services.engine.stats()!.busy).toBe(0);
     expect((await h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 })).text).toBe(" world!");
+  });
+});
+
+describe("the per-URL limit", () => {
+  test("past --llm-max-concurrent, requests wait their turn (shown in server_status), then run", async () => {
+    await using h = await remote(bpe.url, { llmMaxConcurrent: 1 });
+    await h.ok("generate", { prompt: "Hello", max_tokens: 1 }); // the server known, the tokenizer ready
+    const controller = new AbortController();
+    const long = h.client
+      .callTool({ name: "generate", arguments: { prompt: " la", temperature: 0, max_tokens: 8000 } }, undefined, { signal: controller.signal })
+      .catch(() => "aborted");
+    await expect.poll(() => h.services.engine.backend().servers![0]!.inFlight).toBe(1);
+    const short = h.ok<Generated>("generate", { prompt: "Hello", temperature: 0 });
+    await expect.poll(() => h.services.engine.backend().servers![0]!.waiting).toBe(1);
+    const status = await h.ok<{ backend: { servers: Array<{ in_flight: number; waiting: number }> }; generation: { busy: number; queued: number } }>("server_status");
+    expect(status.backend.servers[0]).toMatchObject({ in_flight: 1, waiting: 1 });
+    expect(status.generation).toMatchObject({ busy: 1, queued: 1 });
+    controller.abort();
+    expect(await long).toBe("aborted");
+    expect((await short).text).toBe(" world!");
+    expect(h.services.engine.backend().servers![0]).toMatchObject({ inFlight: 0, waiting: 0 });
   });
 });
 

@@ -30,6 +30,7 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   private readonly bytesCache = new Map<number, Uint8Array>();
   readonly size: number;
   readonly kind: string;
+  readonly backend = "local";
   private readonly style: "bpe" | "spm" | "other";
 
   constructor(

@@ -21,6 +21,7 @@ interface ServerToken {
 export class ServerTokenizer implements Tokenizer {
   readonly vocabulary = null;
   readonly size: number | null;
+  readonly backend: string;
   private readonly pieces = new Map<number, Uint8Array>();
   /** The BOS id the server adds with add_special (null: it adds none). */
   private facts: Promise<{ addedBos: number | null }> | undefined;
@@ -33,6 +34,7 @@ export class ServerTokenizer implements Tokenizer {
     readonly info: ModelInfo,
   ) {
     this.size = info.vocabularySize > 0 ? info.vocabularySize : null;
+    this.backend = client.primary;
   }
 
   /** Asks the server, once, which BOS it adds (shared by every caller; one that cancels stops waiting). */
@@ -162,6 +164,7 @@ function badAnswer(url: string, path = "/tokenize"): ToolError {
 export class VllmTokenizer implements Tokenizer {
   readonly vocabulary = null;
   readonly size: number | null;
+  readonly backend: string;
   private readonly pieces = new Map<number, Uint8Array>();
   private addedBos: Promise<number | null> | undefined;
 
@@ -171,6 +174,7 @@ export class VllmTokenizer implements Tokenizer {
     private readonly model: string,
   ) {
     this.size = info.vocabularySize > 0 ? info.vocabularySize : null;
+    this.backend = client.primary;
   }
 
   /** Whether a server answers /tokenize the way vLLM does (one small request). */
