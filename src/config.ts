@@ -31,7 +31,7 @@ const list = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
 
-export const GROUPS = ["Model", "Remote inference", "Generation", "Input limits", "Search and reading pages", "Actions", "Transport and HTTP service", "Logging"] as const;
+export const GROUPS = ["Model", "Remote inference", "Generation", "Input limits", "Search and reading pages", "Actions", "Workflows and runs", "Transport and HTTP service", "Logging"] as const;
 
 interface SettingDefinition {
   /** camelCase key in Config; the flag and the environment twin derive from it (flagOf, envOf). */
@@ -327,6 +327,36 @@ const DEFINITIONS = [
     boolean: true,
   },
   {
+    key: "stateDir",
+    group: "Workflows and runs",
+    value: "DIR",
+    help: "Where workflow runs (and MCP tasks) are recorded, so they outlast a restart. Default: the platform's state directory for lam-mcp.",
+    schema: z.string().min(1).optional(),
+    path: true,
+    shownDefault: "$XDG_STATE_HOME/lam-mcp, else ~/.local/state/lam-mcp (macOS: ~/Library/Application Support/lam-mcp; Windows: %LOCALAPPDATA%\\lam-mcp)",
+  },
+  {
+    key: "allowUnattended",
+    group: "Workflows and runs",
+    help: "Let scheduled workflows whose file says unattended: true run steps that need confirmation (nobody is there to ask).",
+    schema: bool.default(false),
+    boolean: true,
+  },
+  {
+    key: "runsKeep",
+    group: "Workflows and runs",
+    value: "N",
+    help: "Most run records kept; older ones are deleted.",
+    schema: intFrom(1, 1_000_000).default(500),
+  },
+  {
+    key: "runsMaxAgeDays",
+    group: "Workflows and runs",
+    value: "DAYS",
+    help: "Run records older than this are deleted.",
+    schema: intFrom(1, 36_500).default(30),
+  },
+  {
     key: "transport",
     group: "Transport and HTTP service",
     value: "stdio|http",
@@ -425,9 +455,11 @@ export const SETTINGS: readonly Setting[] = DEFINITIONS.map((d) => ({ ...d, flag
 
 type SettingList = typeof DEFINITIONS;
 type SettingByKey<K extends string> = Extract<SettingList[number], { key: K }>;
-export type Config = Readonly<{
-  [K in SettingList[number]["key"]]: z.output<SettingByKey<K>["schema"]>;
-}>;
+export type Config = Readonly<
+  {
+    [K in SettingList[number]["key"]]: z.output<SettingByKey<K>["schema"]>;
+  } & { stateDir: string }
+>;
 
 const ConfigSchema = z.object(
   Object.fromEntries(DEFINITIONS.map((s) => [s.key, s.schema])) as { [K in SettingList[number]["key"]]: SettingByKey<K>["schema"] },
@@ -471,8 +503,17 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
   // The default model is for running alone: with an inference server, nothing is downloaded unless asked for.
   if (config.model === undefined && (config.llmUrl as string[]).length === 0) config.model = DEFAULT_MODEL;
   config.modelsDir = resolve(String(config.modelsDir));
+  config.stateDir = resolve(typeof config.stateDir === "string" ? config.stateDir : defaultStateDir(env));
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
+}
+
+/** The platform's state directory for lam-mcp (XDG on Linux and the BSDs). */
+export function defaultStateDir(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform, home = homedir()): string {
+  if (platform === "darwin") return join(home, "Library", "Application Support", "lam-mcp");
+  if (platform === "win32") return join(env.LOCALAPPDATA ?? join(home, "AppData", "Local"), "lam-mcp");
+  const xdg = env.XDG_STATE_HOME;
+  return join(xdg && xdg.startsWith("/") ? xdg : join(home, ".local", "state"), "lam-mcp");
 }
 
 /** A leading ~ (alone or before a slash) is the home directory, as a shell would expand it. */

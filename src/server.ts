@@ -15,7 +15,7 @@ import { withLogScope } from "./log.js";
 import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
 import { callTool, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
-import { forwardLogs, registerCompletion, registerPrompts, registerResources } from "./surface.js";
+import { forwardLogs, registerCompletion, registerPrompts, registerResources, registerSubscriptions } from "./surface.js";
 import { VERSION } from "./version.js";
 
 const INSTRUCTIONS =
@@ -105,6 +105,7 @@ export function createServer(services: Services): McpServer {
   registerPrompts(mcp, services);
   registerCompletion(mcp, services);
   const stopLogs = forwardLogs(mcp, services, scope);
+  const stopSubscriptions = registerSubscriptions(mcp, services);
 
   // Changes after the first load of the actions are announced; the first load itself is what tools/list waits for.
   let unsubscribe: (() => void) | undefined;
@@ -120,6 +121,7 @@ export function createServer(services: Services): McpServer {
     closed = true;
     unsubscribe?.();
     stopLogs();
+    stopSubscriptions();
     previousOnClose?.();
   };
   return mcp;

@@ -4,11 +4,15 @@
  * Nothing loads or listens at import time; building loads nothing either (the model, the search runtime and the
  * actions directory load on first need, or when start is asked for).
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { ActionRegistry } from "./actions/registry.js";
+import type { LoadedAction } from "./actions/loader.js";
 import { previewTool, type ActionDeps } from "./actions/tools.js";
 import { ToolCatalog } from "./catalog.js";
 import { DEFAULT_MODEL, type Config } from "./config.js";
 import { generationTools } from "./generation/tools.js";
+import { messageOf } from "./errors.js";
 import type { Engine } from "./llm/engine.js";
 import { LocalEngine } from "./llm/local/engine.js";
 import { RemoteEngine } from "./llm/remote/engine.js";
@@ -18,6 +22,8 @@ import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
 import type { CallObserver, ToolSpec } from "./tool.js";
+import { RunStore } from "./tasks/store.js";
+import { previewWorkflow, workflowTool, type WorkflowDeps } from "./tasks/workflow.js";
 import { tokenTools } from "./tokens/tools.js";
 
 export interface Services {
@@ -29,6 +35,8 @@ export interface Services {
   /** The search runtime (SearXNG client, page fetcher), created on first use. */
   searchRuntime: () => Promise<SearchRuntime>;
   actions: ActionRegistry;
+  /** The record of workflow runs (opened on first use). */
+  runs: () => RunStore;
   /** Resolves once the first load of the actions is done (tools/list waits for it). */
   ready: Promise<void>;
   /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
@@ -81,16 +89,30 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     ));
   const closeSearch = async () => (await search?.catch(() => undefined))?.close();
   const actionDeps: ActionDeps = { env, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
-  const actions = new ActionRegistry({ dir: config.toolsDir, deps: actionDeps, log });
-  const catalog = new ToolCatalog([
+  let runs: RunStore | undefined;
+  const store = () => (runs ??= new RunStore({ dir: config.stateDir, keep: config.runsKeep, maxAgeMs: config.runsMaxAgeDays * 86_400_000 }));
+  // Workflows call tools the way a client does: through the catalog and the one wrapper.
+  const workflowDeps: WorkflowDeps = {
+    lookup: (name) => catalog.get(name),
+    store,
+    allowUnconfirmed: config.allowUnconfirmed,
+    log,
+    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
+  };
+  const actions = new ActionRegistry({ dir: config.toolsDir, deps: actionDeps, log, workflowTool: (loaded) => workflowTool(loaded, workflowDeps) });
+  const previewSteps = (loaded: LoadedAction, args: Record<string, unknown>) => ({
+    plan: previewWorkflow(loaded, args, workflowDeps),
+    needsConfirmation: workflowTool(loaded, workflowDeps).confirm === true,
+  });
+  const catalog: ToolCatalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize, telemetry }),
-    previewTool(() => actions.loaded(), actionDeps),
+    previewTool(() => actions.loaded(), actionDeps, previewSteps),
     statusTool({ engine, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   actions.onChange((tools) => catalog.setDynamic(tools));
-  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog };
+  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs };
 }
 
 /** Every built-in tool's spec (for the docs, and `lam-mcp actions check`, which run no server): built, nothing started. */
@@ -103,10 +125,13 @@ export function builtInToolNames(config: Config, log: Logger): ReadonlySet<strin
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
-  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog } = assemble(config, log, options.env ?? {});
+  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  // Runs a crashed server left "running" are marked interrupted now, not at the next run.
+  if (existsSync(join(config.stateDir, "runs"))) store().open().catch((error: unknown) => log.warn("the run store could not be opened", { error: messageOf(error) }));
   const close = async () => {
     actions.close();
+    await runsOpened()?.close();
     await engine.close();
     if (embeddingEngine !== engine) await embeddingEngine.close();
     await closeSearch();
@@ -119,6 +144,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     catalog,
     searchRuntime,
     actions,
+    runs: store,
     ready,
     telemetry,
     observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),

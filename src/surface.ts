@@ -6,7 +6,15 @@
  */
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js";
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { CompleteRequestSchema, ErrorCode, McpError, SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CompleteRequestSchema,
+  ErrorCode,
+  McpError,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type LoggingLevel,
+} from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
@@ -100,6 +108,37 @@ export function registerResources(mcp: McpServer, services: Services): void {
   );
 
   mcp.registerResource(
+    "runs",
+    "lam://runs",
+    {
+      title: "Workflow runs",
+      description:
+        "The latest workflow runs, newest first (at most 100): id, workflow, trigger (call or schedule), status " +
+        "(running, completed, failed, cancelled, skipped, interrupted), started_at, ended_at (null while running). " +
+        "Subscribe to hear when a run ends.",
+      mimeType: JSON_TYPE,
+    },
+    (uri) => json(uri, async () => ({ runs: await services.runs().list(100) })),
+  );
+
+  mcp.registerResource(
+    "run",
+    new ResourceTemplate("lam://runs/{id}", {
+      list: async () => ({
+        resources: (await services.runs().list(100)).map((r) => ({ uri: `lam://runs/${r.id}`, name: `${r.workflow} ${r.started_at}`, description: `${r.trigger}, ${r.status}`, mimeType: JSON_TYPE })),
+      }),
+      complete: { id: async (value) => (await services.runs().list(100)).map((r) => r.id).filter((id) => id.startsWith(value)) },
+    }),
+    { title: "One workflow run", description: "One run with its arguments, every step (tool, arguments, outcome, time, summary) and its output or error.", mimeType: JSON_TYPE },
+    (uri, { id }) =>
+      json(uri, async () => {
+        const run = await services.runs().get(String(id));
+        if (!run) throw new McpError(ErrorCode.InvalidParams, `No run ${String(id)}; lam://runs lists them.`);
+        return run;
+      }),
+  );
+
+  mcp.registerResource(
     "config",
     "lam://config",
     {
@@ -109,6 +148,44 @@ export function registerResources(mcp: McpServer, services: Services): void {
     },
     (uri) => json(uri, async () => ({ ...describeConfig(config), applied: { contextSize: engine.contextSizes() } })),
   );
+}
+
+/**
+ * resources/subscribe for the run records: a subscriber to lam://runs hears when any run ends, a subscriber to
+ * lam://runs/{id} when that one does. Other resources do not change while the server runs (lam://actions has the
+ * tools/list_changed notification), so they cannot be subscribed to. Returns the unsubscribe function.
+ */
+export function registerSubscriptions(mcp: McpServer, services: Services): () => void {
+  const server = mcp.server;
+  server.registerCapabilities({ resources: { subscribe: true } });
+  const subscribed = new Set<string>();
+  const subscribable = (uri: string) => uri === "lam://runs" || /^lam:\/\/runs\/[0-9A-Za-z-]+$/.test(uri);
+  server.setRequestHandler(SubscribeRequestSchema, (request) => {
+    const { uri } = request.params;
+    if (!subscribable(uri)) throw new McpError(ErrorCode.InvalidParams, `Only lam://runs and lam://runs/{id} can be subscribed to (${uri} does not change while the server runs).`);
+    subscribed.add(uri);
+    return {};
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
+    subscribed.delete(request.params.uri);
+    return {};
+  });
+  let off: (() => void) | undefined;
+  let closed = false;
+  // The store is opened by whoever needs it first; the subscription waits for nothing.
+  void Promise.resolve().then(() => {
+    if (closed) return;
+    off = services.runs().onEnded((run) => {
+      if (!server.transport) return;
+      for (const uri of ["lam://runs", `lam://runs/${run.id}`]) {
+        if (subscribed.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
+      }
+    });
+  });
+  return () => {
+    closed = true;
+    off?.();
+  };
 }
 
 /** A prompt result of one user message. */

@@ -43,6 +43,13 @@ export interface ToolContext {
   elicit: ((request: ElicitRequest) => Promise<ElicitAnswer>) | undefined;
   log: Logger;
   tool: string;
+  /**
+   * The user has allowed this call already: a workflow asked once for all of its steps (or runs unattended with
+   * --allow-unattended), so an action that confirms each run does not ask again.
+   */
+  preconfirmed?: boolean;
+  /** How many workflows this call is nested in (0 for a client's own call). */
+  depth?: number;
 }
 
 /**
@@ -72,6 +79,8 @@ export interface ToolSpec {
   /** Returns the validated arguments, or the list of problems ("temperature: must be <= 2"). */
   validate(args: unknown): { ok: true; value: unknown } | { ok: false; problems: string[] };
   run(args: unknown, ctx: ToolContext): Promise<ToolOutput>;
+  /** The user is asked before each run (an action with confirm or destructiveHint, a workflow with such a step). */
+  readonly confirm?: boolean;
 }
 
 export interface DefineToolOptions<I extends z.ZodObject, O extends z.ZodObject> {

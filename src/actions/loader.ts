@@ -13,7 +13,8 @@ import { basename, dirname, extname, join } from "node:path";
 import { z } from "zod";
 import { jsonDepth, MAX_JSON_DEPTH } from "../limits.js";
 import { headerValueProblem, urlTemplateProblem } from "./plan.js";
-import { ActionFile } from "./schema.js";
+import { ActionFile, scheduleOf } from "./schema.js";
+import { parseTemplate, refsIn } from "./steps.js";
 import { paramsOf, stringsIn } from "./template.js";
 
 export interface Problem {
@@ -143,6 +144,8 @@ export async function loadActionFile(file: string): Promise<{ action?: ActionFil
   const unique = [...new Map(problems.map((p) => [`${p.field}\n${p.message}`, p])).values()];
   const shown = unique.length > MAX_PROBLEMS ? [...unique.slice(0, MAX_PROBLEMS), { field: FILE, message: `${unique.length - MAX_PROBLEMS} more problems not shown` }] : unique;
   if (!parsed.success) return { problems: shown };
+  const schedule = await scheduleProblem(parsed.data);
+  if (schedule) shown.push(schedule);
   return shown.length > 0 || !checked.input ? { action: parsed.data, problems: shown } : { action: parsed.data, input: checked.input, problems: [] };
 }
 
@@ -159,7 +162,13 @@ function checkAction(raw: unknown): { input?: z.ZodType; problems: Problem[] } {
   const file = asObject(raw);
   if (!file) return { problems: [] };
   const problems: Problem[] = [];
-  if ((file.http === undefined) === (file.command === undefined)) problems.push({ field: "http", message: "give exactly one runner: http or command" });
+  const runners = ["http", "command", "steps"].filter((k) => file[k] !== undefined);
+  if (runners.length !== 1) {
+    problems.push({ field: runners[1] ?? "http", message: `give exactly one runner: http, command or steps${runners.length > 1 ? ` (this file has ${runners.join(" and ")})` : ""}` });
+  }
+  if (file.steps === undefined) {
+    for (const key of ["output", "schedule", "unattended"]) if (file[key] !== undefined) problems.push({ field: key, message: `${key} is for workflows (a file with steps)` });
+  }
   let input: z.ZodType | undefined;
   const schema = asObject(file.input) ?? (file.input === undefined ? { type: "object", properties: {} } : undefined);
   if (schema) {
@@ -208,7 +217,75 @@ function checkAction(raw: unknown): { input?: z.ZodType; problems: Problem[] } {
     if (cwd && paramsOf(cwd).length > 0) problems.push({ field: "command.cwd", message: "{{param}} may not appear in cwd" });
     checkParams("command.stdin", command.stdin);
   }
+  if (Array.isArray(file.steps)) problems.push(...checkWorkflow(file, declared, schema));
   return { ...(input ? { input } : {}), problems };
+}
+
+/**
+ * A workflow's templates refer only to what exists when they are rendered: declared inputs, earlier steps (the
+ * output: any step), and item / index inside a for_each step's arguments. for_each is one template that gives a
+ * list. A scheduled workflow runs without arguments, so its input may require none.
+ */
+function checkWorkflow(file: Raw, declared: Set<string>, schema: Raw | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const steps = (file.steps as unknown[]).map(asObject);
+  const ids = steps.map((s) => asString(s?.id));
+  const earlier = new Set<string>();
+  const check = (field: string, node: unknown, allowItem: boolean, selfId?: string) => {
+    const { refs, problems: bad } = refsIn(node);
+    for (const message of bad) problems.push({ field, message });
+    for (const ref of refs) {
+      const name = typeof ref.path[0] === "string" ? ref.path[0] : "";
+      const shown = shownKey(name);
+      if (ref.root === "input" && !declared.has(name)) problems.push({ field, message: `{{input.${shown}}}: ${shown} is not a property of input` });
+      else if (ref.root === "steps" && !earlier.has(name)) {
+        const why = name === selfId ? "a step cannot read its own result" : ids.includes(name) ? `step ${shown} comes later; a step reads only earlier steps` : `no step has the id ${shown}`;
+        problems.push({ field, message: `{{steps.${shown}...}}: ${why}` });
+      } else if ((ref.root === "item" || ref.root === "index") && !allowItem) {
+        problems.push({ field, message: `{{${ref.root}}} is only for the arguments of a step with for_each` });
+      }
+    }
+  };
+  steps.forEach((step, i) => {
+    if (!step) return;
+    const id = ids[i];
+    if (id !== undefined && ids.indexOf(id) < i) problems.push({ field: `steps.${i}.id`, message: `${shownKey(id)} is the id of an earlier step too` });
+    const forEach = asString(step.for_each);
+    check(`steps.${i}.arguments`, step.arguments, forEach !== undefined, id);
+    check(`steps.${i}.when`, step.when, false, id);
+    if (forEach !== undefined) {
+      const { pieces } = parseTemplate(forEach);
+      if (pieces.length !== 1 || pieces[0]!.kind !== "ref") problems.push({ field: `steps.${i}.for_each`, message: "must be one template that gives a list, like {{steps.search.results}}" });
+      check(`steps.${i}.for_each`, forEach, false, id);
+    }
+    if (id !== undefined) earlier.add(id);
+  });
+  check("output", file.output, false);
+  if (file.schedule !== undefined && Array.isArray(schema?.required) && schema.required.length > 0) {
+    problems.push({ field: "schedule", message: "a scheduled run gets no arguments, so input may require none (give defaults instead)" });
+  }
+  return problems;
+}
+
+/** Why a schedule cannot fire, or undefined: a cron pattern croner reads, and a time zone the runtime knows. */
+async function scheduleProblem(action: ActionFile): Promise<Problem | undefined> {
+  const schedule = scheduleOf(action);
+  if (!schedule) return undefined;
+  if (schedule.timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: schedule.timezone });
+    } catch {
+      return { field: "schedule.timezone", message: "not a time zone this runtime knows (an IANA name like Europe/Paris)" };
+    }
+  }
+  const { Cron } = await import("croner");
+  try {
+    new Cron(schedule.cron, { paused: true, ...(schedule.timezone ? { timezone: schedule.timezone } : {}) }).stop();
+  } catch {
+    // croner's message quotes the pattern: only what is expected is said.
+    return { field: "schedule", message: "not a cron pattern: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first" };
+  }
+  return undefined;
 }
 
 /** Loads every action file of a directory (not recursive). A missing directory is no actions. */
@@ -244,5 +321,57 @@ export async function loadActionsDir(dir: string, reserved: ReadonlySet<string>)
       statuses.push({ file, name: action?.name ?? null, status: "disabled", problems });
     }
   }
-  return { actions, statuses };
+  return checkWorkflowTools(actions, statuses, reserved);
+}
+
+/**
+ * Across files: each workflow step names a tool that exists (a built-in, or an action or workflow loaded here), and
+ * no workflow reaches itself through others. A workflow that fails either is disabled, which may leave others
+ * naming a tool that no longer exists: checked again until nothing changes.
+ */
+function checkWorkflowTools(actions: LoadedAction[], statuses: ActionStatus[], reserved: ReadonlySet<string>): { actions: LoadedAction[]; statuses: ActionStatus[] } {
+  let live = actions;
+  for (;;) {
+    const names = new Set([...reserved, ...live.map((a) => a.action.name)]);
+    const byName = new Map(live.map((a) => [a.action.name, a]));
+    const failed = new Map<LoadedAction, Problem[]>();
+    const fail = (a: LoadedAction, p: Problem) => failed.set(a, [...(failed.get(a) ?? []), p]);
+    for (const a of live) {
+      a.action.steps?.forEach((step, i) => {
+        if (!names.has(step.tool)) {
+          const known = [...names].sort();
+          fail(a, { field: `steps.${i}.tool`, message: `no tool is named ${step.tool} (the tools: ${known.slice(0, 30).join(", ")}${known.length > 30 ? ", ..." : ""})` });
+        }
+      });
+    }
+    // A cycle: following steps from a workflow comes back to it.
+    for (const a of live) {
+      if (!a.action.steps || failed.has(a)) continue;
+      const path = cycleFrom(a.action.name, byName);
+      if (path) fail(a, { field: "steps", message: `calls itself through ${path.join(" -> ")}: workflows may not form a cycle` });
+    }
+    if (failed.size === 0) return { actions: live, statuses };
+    for (const [a, problems] of failed) {
+      const status = statuses.find((s) => s.file === a.file)!;
+      status.status = "disabled";
+      status.problems = problems;
+    }
+    live = live.filter((a) => !failed.has(a));
+  }
+}
+
+/** The path from a workflow back to itself through the steps of workflows, if there is one. */
+function cycleFrom(start: string, byName: Map<string, LoadedAction>): string[] | undefined {
+  const seen = new Set<string>();
+  const walk = (name: string, path: string[]): string[] | undefined => {
+    for (const step of byName.get(name)?.action.steps ?? []) {
+      if (step.tool === start) return [...path, start];
+      if (seen.has(step.tool) || !byName.get(step.tool)?.action.steps) continue;
+      seen.add(step.tool);
+      const found = walk(step.tool, [...path, step.tool]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return walk(start, [start]);
 }

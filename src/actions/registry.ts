@@ -5,10 +5,11 @@
  * lam://actions resource.
  */
 import { watch, type FSWatcher } from "node:fs";
+import { ToolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ToolSpec } from "../tool.js";
 import { loadActionsDir, type ActionStatus, type LoadedAction } from "./loader.js";
-import { actionTool, type ActionDeps } from "./tools.js";
+import { actionTool, validateArgs, type ActionDeps } from "./tools.js";
 
 export interface ActionRegistryOptions {
   /** The tools directory (absolute). */
@@ -16,6 +17,8 @@ export interface ActionRegistryOptions {
   /** What running an action needs (environment, confirmation policy, log, telemetry). */
   deps: ActionDeps;
   log: Logger;
+  /** Makes the tool of a workflow file (steps); without it, a workflow's tool says it runs only in the server. */
+  workflowTool?: (loaded: LoadedAction) => ToolSpec;
 }
 
 export class ActionRegistry {
@@ -114,7 +117,7 @@ export class ActionRegistry {
     for (const loaded of actions) {
       const signature = JSON.stringify(loaded.action);
       const previous = this.specs.get(loaded.file);
-      specs.set(loaded.file, previous?.signature === signature ? previous : { signature, spec: actionTool(loaded, this.options.deps) });
+      specs.set(loaded.file, previous?.signature === signature ? previous : { signature, spec: this.toolOf(loaded) });
     }
     this.actions = actions;
     this.statuses = statuses;
@@ -122,6 +125,21 @@ export class ActionRegistry {
     this.report();
     const tools = this.tools();
     for (const listener of this.listeners) listener(tools);
+  }
+
+  private toolOf(loaded: LoadedAction): ToolSpec {
+    if (!loaded.action.steps) return actionTool(loaded, this.options.deps);
+    if (this.options.workflowTool) return this.options.workflowTool(loaded);
+    const { action } = loaded;
+    return {
+      name: action.name,
+      title: action.title ?? action.name,
+      description: action.description,
+      inputSchema: action.input as Record<string, unknown>,
+      annotations: action.annotations ?? {},
+      validate: (args) => validateArgs(loaded, args),
+      run: () => Promise.reject(new ToolError(`${action.name} is a workflow, which runs in the server or with lam-mcp actions run.`, { code: "unsupported" })),
+    };
   }
 
   /** Logs what changed in the directory's state: loaded actions, and every problem with its file and field. */

@@ -1,6 +1,7 @@
 /**
  * The action file: one action per file in the tools directory, JSON or YAML, validated by this one zod schema.
- * Exactly one runner: `http` (a request) or `command` (a program run without a shell).
+ * Exactly one runner: `http` (a request), `command` (a program run without a shell) or `steps` (a workflow: tool
+ * calls in order, whose arguments are templates over the input and the earlier steps' results; see steps.ts).
  */
 import { z } from "zod";
 
@@ -56,6 +57,52 @@ const InputSchema = z
     path: ["required"],
   });
 
+/** A step's id: how later steps and the output refer to its result. */
+export const STEP_ID = /^[a-z][a-z0-9_]{0,63}$/;
+/** The most items one for_each step may take (its max_items is at most this). */
+export const MAX_FOR_EACH = 100;
+export const MAX_STEPS = 50;
+
+/**
+ * A step's condition: the value (usually a template) compared with each test given; all must hold. A simple
+ * comparison is enough to branch, and nothing is ever evaluated as code.
+ */
+export const Condition = z
+  .strictObject({
+    value: z.unknown().describe("What is tested, usually a template like {{steps.count.total}}"),
+    equals: z.unknown().optional(),
+    not_equals: z.unknown().optional(),
+    gt: z.number().optional(),
+    gte: z.number().optional(),
+    lt: z.number().optional(),
+    lte: z.number().optional(),
+    contains: z.string().optional().describe("The value (a text, or a list of texts) contains this"),
+    empty: z.boolean().optional().describe("true: the value is absent, null, an empty text, list or object; false: it is not"),
+  })
+  .refine((c) => ["equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "empty"].some((k) => k in c), {
+    message: "give at least one test: equals, not_equals, gt, gte, lt, lte, contains or empty",
+  });
+
+export const Step = z.strictObject({
+  id: z.string().regex(STEP_ID, "snake_case: a lowercase letter, then lowercase letters, digits or _"),
+  tool: z.string().regex(ACTION_NAME, "a tool name (snake_case)"),
+  arguments: z.record(z.string(), z.unknown()).default({}).describe("The tool's arguments; strings may hold {{...}} templates"),
+  when: Condition.optional().describe("Run the step only when this holds (else it is skipped, and its result is absent)"),
+  for_each: z.string().optional().describe("A template that gives a list: the step runs once per item, with {{item}} and {{index}}"),
+  max_items: z.number().int().min(1).max(MAX_FOR_EACH).default(10).describe(`for_each takes at most this many items (at most ${MAX_FOR_EACH}); more is an error`),
+  continue_on_error: z.boolean().default(false).describe("A failure of this step does not stop the run; its result is {is_error: true, error}"),
+});
+
+/** When a workflow runs by itself: a cron pattern (5 fields, or 6 with seconds first), or the pattern with options. */
+export const Schedule = z.union([
+  z.string().min(1).max(200),
+  z.strictObject({
+    cron: z.string().min(1).max(200),
+    enabled: z.boolean().default(true).describe("false: the schedule is declared but does not fire"),
+    timezone: z.string().min(1).max(100).optional().describe("An IANA time zone (default: the server's)"),
+  }),
+]);
+
 /** The shape of an action file. Checks across fields (exactly one runner, templates, the input schema) are in loader.ts. */
 export const ActionFile = z.strictObject({
   name: z.string().regex(ACTION_NAME, "snake_case: a lowercase letter, then lowercase letters, digits or _, 64 at most"),
@@ -64,11 +111,29 @@ export const ActionFile = z.strictObject({
   input: InputSchema.default({ type: "object", properties: {} }),
   annotations: Annotations.optional(),
   confirm: z.boolean().default(false).describe("Ask the user before every run"),
-  timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+  timeout_ms: z.number().int().min(10).max(86_400_000).optional().describe("Default 30 s for http and command, 10 min for a workflow's whole run"),
   http: HttpRunner.optional(),
   command: CommandRunner.optional(),
+  steps: z.array(Step).min(1).max(MAX_STEPS).optional(),
+  output: z.unknown().optional().describe("A workflow's result: a JSON value whose strings may hold templates (default: every step's result by id)"),
+  schedule: Schedule.optional(),
+  unattended: z.boolean().default(false).describe("A scheduled run may take destructive steps without a user (also needs --allow-unattended)"),
 });
+
+/** How long one run may take: the file's timeout_ms, or the default of its kind. */
+export function timeoutOf(action: Pick<ActionFile, "timeout_ms" | "steps">): number {
+  return action.timeout_ms ?? (action.steps ? 600_000 : 30_000);
+}
+
+/** The cron pattern, enabled flag and time zone of a schedule. */
+export function scheduleOf(action: Pick<ActionFile, "schedule">): { cron: string; enabled: boolean; timezone?: string } | undefined {
+  const s = action.schedule;
+  if (s === undefined) return undefined;
+  return typeof s === "string" ? { cron: s, enabled: true } : { cron: s.cron, enabled: s.enabled, ...(s.timezone ? { timezone: s.timezone } : {}) };
+}
 
 export type ActionFile = z.output<typeof ActionFile>;
 export type HttpRunner = z.output<typeof HttpRunner>;
 export type CommandRunner = z.output<typeof CommandRunner>;
+export type Step = z.output<typeof Step>;
+export type Condition = z.output<typeof Condition>;

@@ -11,7 +11,7 @@ import { defineTool, jsonSchemaOf, zodProblems, type ToolContext, type ToolOutpu
 import type { LoadedAction } from "./loader.js";
 import { planCommand, planHttp, previewOf, type Plan } from "./plan.js";
 import { runCommand, runHttp, type CommandOutcome, type HttpOutcome } from "./run.js";
-import type { ActionFile } from "./schema.js";
+import { timeoutOf, type ActionFile } from "./schema.js";
 
 export interface ActionDeps {
   env: Readonly<Record<string, string | undefined>>;
@@ -55,42 +55,56 @@ export function summarize(plan: Plan): string {
   return `run ${(p.argv as string[]).map((a) => JSON.stringify(a)).join(" ")} in ${String(p.cwd)}`;
 }
 
-export async function executeAction(loaded: LoadedAction, args: Record<string, unknown>, deps: ActionDeps, ctx: Pick<ToolContext, "signal" | "elicit">): Promise<HttpOutcome | CommandOutcome> {
+/**
+ * Asks the user to allow a run, through the client's elicitation; throws (nothing runs) unless the user confirms.
+ * `what` is the message's body: the request or program, or a workflow's steps that need it.
+ */
+export async function confirmWithUser(ctx: Pick<ToolContext, "elicit">, name: string, title: string, what: string): Promise<void> {
+  if (!ctx.elicit) {
+    throw new ToolError(`${name} must be confirmed by the user before it runs, and this client cannot ask (it does not support elicitation).`, {
+      code: "confirmation_required",
+      hint: "Use a client that supports elicitation, or start lam-mcp with --allow-unconfirmed (LAM_ALLOW_UNCONFIRMED=true) to run such actions without asking.",
+    });
+  }
+  const answer = await ctx.elicit({
+    message: `Allow "${title}" to run?\n${what}`,
+    requestedSchema: {
+      type: "object",
+      properties: { confirm: { type: "boolean", title: "Run it", description: `Run ${name} now`, default: false } },
+      required: ["confirm"],
+    },
+  });
+  if (answer.action === "accept" && typeof answer.content?.confirm !== "boolean") {
+    throw new ToolError(`The client accepted the confirmation of ${name} without the confirm field it asks for; nothing ran.`, {
+      code: "confirmation_failed",
+      hint: "The client must answer with the form's fields (confirm: true or false); a client bug, or try another client.",
+    });
+  }
+  if (answer.action !== "accept" || answer.content?.confirm !== true) {
+    throw new ToolError(`The user did not confirm ${name} (${answer.action === "accept" ? "confirm: false" : answer.action}); nothing ran.`, {
+      code: "declined",
+      hint: "Ask the user what they want instead, or choose another action.",
+    });
+  }
+}
+
+export async function executeAction(
+  loaded: LoadedAction,
+  args: Record<string, unknown>,
+  deps: ActionDeps,
+  ctx: Pick<ToolContext, "signal" | "elicit" | "preconfirmed">,
+): Promise<HttpOutcome | CommandOutcome> {
   const { action } = loaded;
   const plan = planFor(loaded, args, deps.env);
-  if (needsConfirmation(action) && !deps.allowUnconfirmed) {
-    if (!ctx.elicit) {
-      throw new ToolError(`${action.name} must be confirmed by the user before it runs, and this client cannot ask (it does not support elicitation).`, {
-        code: "confirmation_required",
-        hint: "Use a client that supports elicitation, or start lam-mcp with --allow-unconfirmed (LAM_ALLOW_UNCONFIRMED=true) to run such actions without asking.",
-      });
-    }
-    const answer = await ctx.elicit({
-      message: `Allow "${action.title ?? action.name}" to run?\n${summarize(plan)}`,
-      requestedSchema: {
-        type: "object",
-        properties: { confirm: { type: "boolean", title: "Run it", description: `Run ${action.name} now`, default: false } },
-        required: ["confirm"],
-      },
-    });
-    if (answer.action === "accept" && typeof answer.content?.confirm !== "boolean") {
-      throw new ToolError(`The client accepted the confirmation of ${action.name} without the confirm field it asks for; nothing ran.`, {
-        code: "confirmation_failed",
-        hint: "The client must answer with the form's fields (confirm: true or false); a client bug, or try another client.",
-      });
-    }
-    if (answer.action !== "accept" || answer.content?.confirm !== true) {
-      throw new ToolError(`The user did not confirm ${action.name} (${answer.action === "accept" ? "confirm: false" : answer.action}); nothing ran.`, {
-        code: "declined",
-        hint: "Ask the user what they want instead, or choose another action.",
-      });
-    }
+  // A workflow that runs this action as a step has asked the user already, for every step at once.
+  if (needsConfirmation(action) && !deps.allowUnconfirmed && !ctx.preconfirmed) {
+    await confirmWithUser(ctx, action.name, action.title ?? action.name, summarize(plan));
   }
   if (deps.log.enabled("info")) deps.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
   try {
     return plan.kind === "http"
-      ? await runHttp(plan, action.http!, action.timeout_ms, ctx.signal)
-      : await runCommand(plan, action.command!, action.timeout_ms, ctx.signal);
+      ? await runHttp(plan, action.http!, timeoutOf(action), ctx.signal)
+      : await runCommand(plan, action.command!, timeoutOf(action), ctx.signal);
   } catch (error) {
     if (error instanceof ToolError) {
       deps.telemetry?.emit({ type: "action_failure", action: action.name, code: error.code });
@@ -129,6 +143,7 @@ export function actionTool(loaded: LoadedAction, deps: ActionDeps): ToolSpec {
     inputSchema: action.input as Record<string, unknown>,
     outputSchema: ACTION_OUTPUT_SCHEMA,
     annotations: action.annotations ?? {},
+    confirm,
     validate: (args) => validateArgs(loaded, args),
     async run(args, ctx) {
       return renderOutcome(action.name, await executeAction(loaded, args as Record<string, unknown>, deps, ctx));
@@ -136,15 +151,19 @@ export function actionTool(loaded: LoadedAction, deps: ActionDeps): ToolSpec {
   };
 }
 
+/** A workflow's preview (the steps it would run), made by the workflow layer. */
+export type WorkflowPreview = (loaded: LoadedAction, args: Record<string, unknown>) => { plan: Record<string, unknown>; needsConfirmation: boolean };
+
 /** preview_action: exactly what a call would run (request or argv, cwd, environment names), secrets masked. */
-export function previewTool(find: () => Promise<LoadedAction[]>, deps: ActionDeps): ToolSpec {
+export function previewTool(find: () => Promise<LoadedAction[]>, deps: ActionDeps, previewSteps?: WorkflowPreview): ToolSpec {
   return defineTool({
     name: "preview_action",
     title: "Preview an action",
     description:
       "Shows exactly what calling one of the user's actions with these arguments would run — the HTTP request " +
       "(method, URL, headers, body) or the program (argv, working directory, environment variable names) — with " +
-      "secrets masked, without running it. Check a plan step with it before taking the step.",
+      "secrets masked, without running it; for a workflow, the steps it would run and which need the user's " +
+      "confirmation. Check a plan step with it before taking the step.",
     input: z.strictObject({
       name: z.string().min(1).describe("The action's tool name"),
       arguments: z.record(z.string(), z.unknown()).default({}).describe("The arguments the call would pass"),
@@ -171,6 +190,14 @@ export function previewTool(find: () => Promise<LoadedAction[]>, deps: ActionDep
           code: "invalid_arguments",
           hint: "Fix them as the action's inputSchema says.",
         });
+      }
+      if (loaded.action.steps) {
+        if (!previewSteps) throw new ToolError(`${args.name} is a workflow; its steps are previewed in the server.`, { code: "unsupported" });
+        const { plan: steps, needsConfirmation: asks } = previewSteps(loaded, checked.value);
+        return {
+          structured: { name: args.name, needs_confirmation: asks, annotations: (loaded.action.annotations ?? {}) as Record<string, boolean>, arguments: checked.value, plan: steps },
+          text: `${args.name} would run ${(steps.steps as unknown[]).length} steps${asks ? " (after the user confirms)" : ""}\n${JSON.stringify(steps, null, 2)}`,
+        };
       }
       const plan = planFor(loaded, checked.value, deps.env);
       const preview = previewOf(plan);

@@ -2,6 +2,8 @@
  * Test harness: a real MCP Client connected to a real lam-mcp server over an in-memory transport pair.
  * `await using h = await connect({...})` closes the client, the server and the model engine afterwards.
  */
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -25,7 +27,9 @@ export interface Harness extends AsyncDisposable {
 /** Test settings: the tiny model, one thread, CPU, quiet, and no actions unless a test names a tools dir. */
 export function testConfig(settings: RawSettings = {}) {
   const noTools = `${inject("fixturesDir")}/no-tools`;
-  return parseConfig({ model: inject("modelPath"), threads: 1, gpu: "false", logLevel: "silent", toolsDir: noTools, ...settings }, {});
+  // Each set of services records its runs in a state directory of its own (never the user's).
+  const stateDir = mkdtempSync(join(inject("fixturesDir"), "state-"));
+  return parseConfig({ model: inject("modelPath"), threads: 1, gpu: "false", logLevel: "silent", toolsDir: noTools, stateDir, ...settings }, {});
 }
 
 export async function connect(
