@@ -9,7 +9,7 @@ import { actionsCommand } from "./actions/cli.js";
 import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
-import { builtInToolNames, createServices, type Services } from "./services.js";
+import { builtInToolNames, createServices, toolRunner, type Services } from "./services.js";
 import { VERSION } from "./version.js";
 
 const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";
@@ -82,6 +82,7 @@ async function main(): Promise<number> {
       log,
       io: { out, err: (text) => process.stderr.write(text) },
       reserved: builtInToolNames(config, log),
+      openTools: () => toolRunner(config, log, processEnv()),
     });
   }
   const services = createServices(config, log, { env: processEnv() });

@@ -21,7 +21,7 @@ import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
-import type { CallObserver, ToolSpec } from "./tool.js";
+import { callTool, type CallObserver, type CallResult, type ToolContext, type ToolSpec } from "./tool.js";
 import { RunStore } from "./tasks/store.js";
 import { previewWorkflow, workflowTool, type WorkflowDeps } from "./tasks/workflow.js";
 import { tokenTools } from "./tokens/tools.js";
@@ -122,6 +122,24 @@ export function builtInTools(config: Config, log: Logger): ToolSpec[] {
 
 export function builtInToolNames(config: Config, log: Logger): ReadonlySet<string> {
   return new Set(builtInTools(config, log).map((t) => t.name));
+}
+
+/**
+ * The server's tools without a transport (`lam-mcp actions run` of a workflow): each call through the one wrapper,
+ * as a client's would be; no watcher, no schedules.
+ */
+export function toolRunner(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
+  const services = createServices(config, log, { env, watchActions: false });
+  return {
+    async call(name: string, args: unknown, signal: AbortSignal): Promise<CallResult> {
+      await services.ready;
+      const spec = services.catalog.get(name);
+      if (!spec) throw new Error(`no tool named ${name}`);
+      const ctx: ToolContext = { signal, wantsProgress: false, progress: async () => undefined, elicit: undefined, log, tool: name };
+      return callTool(spec, args, ctx, services.observe);
+    },
+    close: () => services.close(),
+  };
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {

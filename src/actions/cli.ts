@@ -8,6 +8,7 @@ import { relative, resolve } from "node:path";
 import type { Config } from "../config.js";
 import { ToolError, messageOf } from "../errors.js";
 import { silentLogger, type Logger } from "../log.js";
+import type { CallResult } from "../tool.js";
 import { ActionRegistry } from "./registry.js";
 import { executeAction, renderOutcome, validateArgs } from "./tools.js";
 
@@ -25,6 +26,16 @@ export interface ActionsCommandContext {
   io: Writers;
   /** The built-in tools' names, which no action may take. */
   reserved: ReadonlySet<string>;
+  /**
+   * The server's tools without a transport, for a workflow (whose steps may be any tool): its call goes through
+   * the same wrapper as a client's. Made only when a workflow is run.
+   */
+  openTools?: () => ToolRunner;
+}
+
+export interface ToolRunner {
+  call(name: string, args: unknown, signal: AbortSignal): Promise<CallResult>;
+  close(): Promise<void>;
 }
 
 export async function actionsCommand(args: string[], context: ActionsCommandContext): Promise<number> {
@@ -69,7 +80,8 @@ async function check(where: string | undefined, { config, env, io, reserved }: A
 }
 
 /** `actions run NAME [JSON]`: one action run, its result as JSON on stdout (Ctrl-C cancels it). */
-async function run(name: string, json: string, { config, env, log, io, reserved }: ActionsCommandContext): Promise<number> {
+async function run(name: string, json: string, context: ActionsCommandContext): Promise<number> {
+  const { config, env, log, io, reserved } = context;
   let input: unknown;
   try {
     input = JSON.parse(json);
@@ -90,6 +102,7 @@ async function run(name: string, json: string, { config, env, log, io, reserved 
       io.err(`lam-mcp: no action named ${name} in ${config.toolsDir} (actions: ${actions.map((a) => a.action.name).join(", ") || "none"})\n`);
       return 1;
     }
+    if (loaded.action.steps) return await runWorkflow(name, input, controller.signal, context);
     const checked = validateArgs(loaded, input);
     if (!checked.ok) {
       io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
@@ -107,6 +120,27 @@ async function run(name: string, json: string, { config, env, log, io, reserved 
   } finally {
     process.off("SIGINT", stop);
     registry.close();
+  }
+}
+
+/** A workflow from the shell: the server's tools, no transport; the result (or the error) as the server gives it. */
+async function runWorkflow(name: string, input: unknown, signal: AbortSignal, { io, openTools }: ActionsCommandContext): Promise<number> {
+  if (!openTools) {
+    io.err(`lam-mcp: ${name} is a workflow, which needs the server's tools\n`);
+    return 1;
+  }
+  const tools = openTools();
+  try {
+    const result = await tools.call(name, input, signal);
+    const text = result.content.map((c) => c.text).join("\n");
+    if (result.isError) {
+      io.err(`lam-mcp: ${text}\n`);
+      return 1;
+    }
+    io.out(`${JSON.stringify(result.structuredContent ?? text, null, 2)}\n`);
+    return 0;
+  } finally {
+    await tools.close();
   }
 }
 

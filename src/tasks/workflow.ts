@@ -166,7 +166,7 @@ export async function runWorkflow(
           ? error.message
           : messageOf(error);
     await store.finish(run, cancelled ? "cancelled" : "failed", { error: why });
-    throw new ToolError(`Workflow ${action.name} ${cancelled ? "was cancelled" : `failed: ${why}`} (run ${run.id}).`, {
+    throw new ToolError(`Workflow ${action.name} ${cancelled ? "was cancelled" : `failed: ${why.replace(/\.$/, "")}`} (run ${run.id}).`, {
       code: cancelled ? "cancelled" : timedOut ? "workflow_timeout" : "workflow_failed",
       hint: timedOut
         ? "Raise timeout_ms in the workflow file, or give it less to do."

@@ -5,9 +5,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ElicitRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { describe, expect, test } from "vitest";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, inject, test } from "vitest";
 import { connect } from "../helpers/harness.js";
+import { runCli } from "../helpers/spawn.js";
 
 const NODE = process.execPath;
 const env = { PATH: `${dirname(NODE)}:/usr/bin:/bin` };
@@ -107,5 +108,312 @@ output: { first: "{{steps.all[0].stdout}}", n: "{{steps.lengths.counts[1]}}", it
     expect(special.steps[2]!.arguments).toEqual({ texts: ["0:A!", "1:<|IM_START|>!"], special: true });
     const tooMany = await h.fails("each", { words: ["a", "b", "c", "d"] });
     expect(tooMany).toMatch(/step all failed: for_each gives 4 items; max_items is 3/);
+  });
+});
+
+describe("conditions, failures and nesting", () => {
+  const FLOW = {
+    "shout.json": SHOUT,
+    "fail.json": { name: "fail", description: "Exits 3.", command: { argv: [NODE, "-e", "process.stderr.write('broken'); process.exit(3)"] } },
+    "flow.yaml": `
+name: flow
+description: branches on a count
+input: { type: object, properties: { text: { type: string }, tolerate: { type: boolean, default: false } }, required: [text] }
+steps:
+  - id: count
+    tool: count_tokens
+    arguments: { texts: ["{{input.text}}"] }
+  - id: big
+    tool: shout
+    when: { value: "{{steps.count.total}}", gt: 3 }
+    arguments: { text: "big: {{input.text}}" }
+  - id: small
+    tool: shout
+    when: { value: "{{steps.count.total}}", lte: 3 }
+    arguments: { text: "small: {{input.text}}" }
+output: { big: "{{steps.big.stdout}}", small: "{{steps.small.stdout}}", n: "{{steps.count.total}}" }
+`,
+    "broken.yaml": `
+name: broken
+description: a step that fails, tolerated or not
+input: { type: object, properties: { tolerate: { type: boolean, default: false } } }
+steps:
+  - id: first
+    tool: shout
+    arguments: { text: one }
+  - id: bad
+    tool: fail
+    continue_on_error: false
+  - id: after
+    tool: shout
+    arguments: { text: after }
+`,
+    "tolerant.yaml": `
+name: tolerant
+description: tolerates a failing step
+steps:
+  - id: bad
+    tool: fail
+    continue_on_error: true
+  - id: after
+    tool: shout
+    when: { value: "{{steps.bad.is_error}}", equals: true }
+    arguments: { text: "recovered" }
+output: { error: "{{steps.bad.error}}", after: "{{steps.after.stdout}}" }
+`,
+    "outer.yaml": `
+name: outer
+description: runs flow as a step
+input: { type: object, properties: { text: { type: string } }, required: [text] }
+steps:
+  - id: inner
+    tool: flow
+    arguments: { text: "{{input.text}}" }
+  - id: again
+    tool: shout
+    arguments: { text: "{{steps.inner.output.n}} tokens" }
+output: "{{steps.again.stdout}}"
+`,
+  };
+
+  test("when skips a step (its result absent: the output leaves it out); both branches", async () => {
+    await using h = await connect({ toolsDir: toolsDir(FLOW) }, { env });
+    const short = await h.ok<Ran>("flow", { text: "Hello" });
+    expect(short.output).toEqual({ small: "SMALL: HELLO", n: 1 });
+    expect(short.steps.find((s) => s.id === "big")).toMatchObject({ skipped: true, is_error: false });
+    const long = await h.ok<Ran>("flow", { text: " one two three four five" });
+    expect(long.output).toEqual({ big: "BIG:  ONE TWO THREE FOUR FIVE", n: 5 });
+  });
+
+  test("a failing step stops the run: later steps never run, the error names the step and the run, the record says failed", async () => {
+    await using h = await connect({ toolsDir: toolsDir(FLOW) }, { env });
+    const result = await h.call("broken", {});
+    expect(result.isError).toBe(true);
+    const text = (result.content[0] as { text: string }).text;
+    expect(text).toMatch(/Workflow broken failed: step bad failed: .*exit/i);
+    const runId = /run (\d{8}T\d{9}Z-[0-9a-f]{6})/.exec(text)![1]!;
+    const record = await readJson(h, `lam://runs/${runId}`);
+    expect(record.status).toBe("failed");
+    expect((record.steps as Array<{ id: string }>).map((s) => s.id)).toEqual(["first", "bad"]);
+    const tolerant = await h.ok<Ran>("tolerant", {});
+    expect(tolerant.output.after).toBe("RECOVERED");
+    expect(String(tolerant.output.error)).toMatch(/exit/i);
+    expect(tolerant.steps.map((s) => [s.id, s.is_error])).toEqual([
+      ["bad", true],
+      ["after", false],
+    ]);
+  });
+
+  test("a workflow runs another as a step, and reads its output", async () => {
+    await using h = await connect({ toolsDir: toolsDir(FLOW) }, { env });
+    const ran = await h.ok<Ran>("outer", { text: "Hello" });
+    expect(ran.output).toBe("1 TOKENS");
+    // Each run is recorded: the inner one too.
+    const runs = (await readJson(h, "lam://runs")).runs as Array<{ workflow: string; status: string }>;
+    // Newest first: the inner run started after the outer one.
+    expect(runs.slice(0, 2).map((r) => [r.workflow, r.status])).toEqual([
+      ["flow", "completed"],
+      ["outer", "completed"],
+    ]);
+  });
+
+  test("a template that reads what is not there fails the step with the path and what the result has", async () => {
+    const dir = toolsDir({
+      "shout.json": SHOUT,
+      "typo.yaml": `
+name: typo
+description: reads a field shout does not return
+steps:
+  - id: a
+    tool: shout
+    arguments: { text: x }
+  - id: b
+    tool: shout
+    arguments: { text: "{{steps.a.stdotu}}" }
+`,
+    });
+    await using h = await connect({ toolsDir: dir }, { env });
+    expect(await h.fails("typo", {})).toMatch(/step b failed: \{\{steps\.a\.stdotu\}\} cannot be read: steps\.a has no field stdotu \(it has action, kind, exit_code, stdout, stderr, duration_ms, truncated\) \(run \d{8}T/);
+  });
+});
+
+describe("confirmation, preview, cancellation, time limit", () => {
+  const NOTE = {
+    name: "append_note",
+    title: "Append a note",
+    description: "Appends a line to notes.txt.",
+    input: { type: "object", properties: { note: { type: "string" } }, required: ["note"] },
+    confirm: true,
+    command: { argv: ["tee", "-a", "notes.txt"], cwd: ".", stdin: "{{note}}\n" },
+  };
+  const WIPE = {
+    name: "wipe",
+    description: "Pretends to wipe (prints).",
+    annotations: { destructiveHint: true },
+    command: { argv: ["echo", "wiped"] },
+  };
+  const NOTE_TWICE = `
+name: note_twice
+description: writes two notes and wipes
+input: { type: object, properties: { text: { type: string } }, required: [text] }
+steps:
+  - id: first
+    tool: append_note
+    arguments: { note: "{{input.text}} 1" }
+  - id: count
+    tool: count_tokens
+    arguments: { texts: ["{{input.text}}"] }
+  - id: second
+    tool: append_note
+    arguments: { note: "{{input.text}} 2" }
+  - id: wipe
+    tool: wipe
+`;
+
+  test("one question lists every step that needs confirmation; the steps then run without asking again", async () => {
+    const dir = toolsDir({ "note.json": NOTE, "wipe.json": WIPE, "note_twice.yaml": NOTE_TWICE });
+    const asked: string[] = [];
+    let answer: { action: "accept" | "decline"; content?: Record<string, unknown> } = { action: "accept", content: { confirm: true } };
+    await using h = await connect({ toolsDir: dir }, { env, clientCapabilities: { elicitation: {} } });
+    h.client.setRequestHandler(ElicitRequestSchema, (request) => {
+      asked.push(request.params.message);
+      return answer;
+    });
+    const ran = await h.ok<Ran>("note_twice", { text: "hi" });
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toBe('Allow "note_twice" to run?\nIt runs:\n- step first: append_note (asks before each run)\n- step second: append_note (asks before each run)\n- step wipe: wipe (destructive)');
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("hi 1\nhi 2\n");
+    expect(ran.steps.map((s) => s.id)).toEqual(["first", "count", "second", "wipe"]);
+    answer = { action: "decline" };
+    expect(await h.fails("note_twice", { text: "no" })).toMatch(/The user did not confirm note_twice \(decline\); nothing ran/);
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("hi 1\nhi 2\n");
+    expect(asked).toHaveLength(2);
+  });
+
+  test("without elicitation (and without --allow-unconfirmed) the run is refused before any step; with it, it runs", async () => {
+    const dir = toolsDir({ "note.json": NOTE, "wipe.json": WIPE, "note_twice.yaml": NOTE_TWICE });
+    await using h = await connect({ toolsDir: dir }, { env });
+    expect(await h.fails("note_twice", { text: "x" })).toMatch(/note_twice must be confirmed by the user before it runs[\s\S]*--allow-unconfirmed/);
+    expect(() => readFileSync(join(dir, "notes.txt"))).toThrow();
+    expect((await readJson(h, "lam://runs")).runs).toEqual([]);
+    await using allowed = await connect({ toolsDir: dir, allowUnconfirmed: true }, { env });
+    await allowed.ok("note_twice", { text: "x" });
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("x 1\nx 2\n");
+  });
+
+  test("preview_action shows the steps a workflow would run, the input filled in, and which need confirmation", async () => {
+    const dir = toolsDir({ "note.json": NOTE, "wipe.json": WIPE, "note_twice.yaml": NOTE_TWICE });
+    await using h = await connect({ toolsDir: dir }, { env });
+    const preview = await h.ok<{ needs_confirmation: boolean; plan: { kind: string; steps: Array<Record<string, unknown>> } }>("preview_action", { name: "note_twice", arguments: { text: "hi" } });
+    expect(preview.needs_confirmation).toBe(true);
+    expect(preview.plan.kind).toBe("workflow");
+    expect(preview.plan.steps).toEqual([
+      { id: "first", tool: "append_note", arguments: { note: "hi 1" }, needs_confirmation: "asks before each run" },
+      { id: "count", tool: "count_tokens", arguments: { texts: ["hi"] } },
+      { id: "second", tool: "append_note", arguments: { note: "hi 2" }, needs_confirmation: "asks before each run" },
+      { id: "wipe", tool: "wipe", arguments: {}, needs_confirmation: "destructive" },
+    ]);
+    expect(await h.fails("preview_action", { name: "note_twice", arguments: {} })).toMatch(/would be refused by note_twice[\s\S]*text/);
+  });
+
+  test("cancelling the call cancels the step that runs and records the run as cancelled; timeout_ms bounds the whole run", async () => {
+    const dir = toolsDir({
+      "long.yaml": `
+name: long
+description: a long generation
+steps:
+  - id: gen
+    tool: generate
+    arguments: { prompt: " la", temperature: 0, max_tokens: 8000 }
+`,
+      "slow.json": { name: "slow", description: "Sleeps.", command: { argv: [NODE, "-e", "setTimeout(() => {}, 60000)"] } },
+      "limited.yaml": `
+name: limited
+description: a slow step past the time limit
+timeout_ms: 300
+steps:
+  - id: nap
+    tool: slow
+`,
+    });
+    await using h = await connect({ toolsDir: dir, maxTokensLimit: 8000 }, { env });
+    const controller = new AbortController();
+    const call = h.client.callTool({ name: "long", arguments: {} }, undefined, { signal: controller.signal });
+    await expect.poll(() => h.services.engine.stats()?.busy ?? 0).toBe(1);
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await expect.poll(async () => ((await readJson(h, "lam://runs")).runs as Array<{ status: string }>)[0]?.status).toBe("cancelled");
+    await expect.poll(() => h.services.engine.stats()!.busy).toBe(0);
+    const started = performance.now();
+    expect(await h.fails("limited", {})).toMatch(/Workflow limited failed: took longer than its 300 ms \(timeout_ms\)[\s\S]*Raise timeout_ms/);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(((await readJson(h, "lam://runs")).runs as Array<{ status: string }>)[0]!.status).toBe("failed");
+  });
+});
+
+describe("workflow files are checked when they load", () => {
+  const good = (extra: Record<string, unknown>) => ({ name: "wf", description: "A workflow.", input: { type: "object", properties: { text: { type: "string" } } }, ...extra });
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["an unknown tool", good({ steps: [{ id: "a", tool: "no_such_tool" }] }), /steps\.0\.tool: no tool is named no_such_tool \(the tools: .*count_tokens/],
+    ["an undeclared input", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{input.nope}}"] } }] }), /steps\.0\.arguments: \{\{input\.nope\}\}: nope is not a property of input/],
+    ["a later step", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{steps.b.total}}"] } }, { id: "b", tool: "count_tokens", arguments: { texts: ["x"] } }] }), /step b comes later; a step reads only earlier steps/],
+    ["its own result", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{steps.a.total}}"] } }] }), /a step cannot read its own result/],
+    ["an unknown step", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["x"] } }], output: "{{steps.zz}}" }), /output: \{\{steps\.zz\.\.\.\}\}: no step has the id zz/],
+    ["item outside for_each", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{item}}"] } }] }), /\{\{item\}\} is only for the arguments of a step with for_each/],
+    ["a for_each that is not one template", good({ steps: [{ id: "a", tool: "count_tokens", for_each: "x {{input.text}}", arguments: { texts: ["{{item}}"] } }] }), /for_each: must be one template that gives a list/],
+    ["an expression", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{input.text + 1}}"] } }] }), /a path is \.name or \[number\] steps, nothing else/],
+    ["code", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{process.exit()}}"] } }] }), /must start with input\., steps\., item or index/],
+    ["an action-style template", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{text}}"] } }] }), /\{\{text\}\} must start with input\./],
+    ["a secret", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["${env:HOME}"] } }] }), /workflows take no \$\{env:\.\.\.\}/],
+    ["two runners", good({ steps: [{ id: "a", tool: "count_tokens" }], command: { argv: ["true"] } }), /give exactly one runner: http, command or steps \(this file has command and steps\)/],
+    ["a duplicate id", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["x"] } }, { id: "a", tool: "count_tokens", arguments: { texts: ["y"] } }] }), /steps\.1\.id: a is the id of an earlier step too/],
+    ["a bad cron", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["x"] } }], schedule: "every day" }), /schedule: not a cron pattern/],
+    ["a bad time zone", good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["x"] } }], schedule: { cron: "0 7 * * *", timezone: "Mars/Olympus" } }), /schedule\.timezone: not a time zone/],
+    ["a schedule with a required input", { ...good({ steps: [{ id: "a", tool: "count_tokens", arguments: { texts: ["{{input.text}}"] } }], schedule: "0 7 * * *" }), input: { type: "object", properties: { text: { type: "string" } }, required: ["text"] } }, /schedule: a scheduled run gets no arguments/],
+    ["output without steps", { name: "wf", description: "x", command: { argv: ["true"] }, output: "x" }, /output: output is for workflows/],
+    ["too many items", good({ steps: [{ id: "a", tool: "count_tokens", for_each: "{{input.text}}", max_items: 1000, arguments: { texts: ["{{item}}"] } }] }), /steps\.0\.max_items: .*100/],
+    ["a condition with no test", good({ steps: [{ id: "a", tool: "count_tokens", when: { value: 1 }, arguments: { texts: ["x"] } }] }), /steps\.0\.when: give at least one test/],
+  ];
+
+  test.each(cases)("%s is refused, naming the field", async (_what, file, expected) => {
+    const dir = toolsDir({ "wf.json": file });
+    await using h = await connect({ toolsDir: dir }, { env });
+    const described = (await readJson(h, "lam://actions")).actions as Array<{ status: string; problems: Array<{ field: string; message: string }> }>;
+    expect(described[0]!.status).toBe("disabled");
+    expect(described[0]!.problems.map((p) => `${p.field}: ${p.message}`).join("\n")).toMatch(expected);
+    expect((await h.client.listTools()).tools.map((t) => t.name)).not.toContain("wf");
+  });
+
+  test("workflows that call each other in a cycle are all disabled; one that calls a disabled one is too", async () => {
+    const step = (tool: string) => [{ id: "s", tool }];
+    const dir = toolsDir({
+      "a.json": { name: "a", description: "a", steps: step("b") },
+      "b.json": { name: "b", description: "b", steps: step("a") },
+      "c.json": { name: "c", description: "c", steps: step("a") },
+      "d.json": { name: "d", description: "d", steps: step("count_tokens") },
+    });
+    await using h = await connect({ toolsDir: dir }, { env });
+    const described = (await readJson(h, "lam://actions")).actions as Array<{ name: string; status: string; problems: Array<{ message: string }> }>;
+    const byName = Object.fromEntries(described.map((d) => [d.name, d]));
+    expect(byName.a!.problems[0]!.message).toBe("calls itself through a -> b -> a: workflows may not form a cycle");
+    expect(byName.b!.problems[0]!.message).toBe("calls itself through b -> a -> b: workflows may not form a cycle");
+    expect(byName.c!.problems[0]!.message).toMatch(/^no tool is named a /);
+    expect(byName.d!.status).toBe("loaded");
+  });
+
+  test("lam-mcp actions check reports workflows; lam-mcp actions run runs one and prints its result", async () => {
+    const dir = toolsDir({ "shout.json": SHOUT, "loud_count.yaml": LOUD_COUNT, "bad.json": { name: "bad", description: "x", steps: [{ id: "a", tool: "nope" }] } });
+    const check = await runCli(["actions", "check", dir]);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/^ok {4}loud_count /m);
+    expect(check.stdout).toMatch(/^FAIL {2}\S*bad\.json: steps\.0\.tool: no tool is named nope/m);
+    const state = mkdtempSync(join(tmpdir(), "lam-state-"));
+    const run = await runCli(["--model", inject("modelPath"), "--tools-dir", dir, "--state-dir", state, "--threads", "1", "--gpu", "false", "actions", "run", "loud_count", '{"text":"Hello world"}'], env);
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ output: { loud: "HELLO WORLD", tokens: 11 } });
+    const failing = await runCli(["--model", inject("modelPath"), "--tools-dir", dir, "--state-dir", state, "actions", "run", "loud_count", "{}"], env);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/Invalid arguments for loud_count:\n- text/);
   });
 });
