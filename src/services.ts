@@ -22,6 +22,7 @@ import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
 import { callTool, type CallObserver, type CallResult, type ToolContext, type ToolSpec } from "./tool.js";
+import { Scheduler, type ScheduleStatus } from "./tasks/scheduler.js";
 import { RunStore } from "./tasks/store.js";
 import { previewWorkflow, workflowTool, type WorkflowDeps } from "./tasks/workflow.js";
 import { tokenTools } from "./tokens/tools.js";
@@ -37,6 +38,8 @@ export interface Services {
   actions: ActionRegistry;
   /** The record of workflow runs (opened on first use). */
   runs: () => RunStore;
+  /** The workflows' schedules: armed or why not, and when next. */
+  schedules: () => ScheduleStatus[];
   /** Resolves once the first load of the actions is done (tools/list waits for it). */
   ready: Promise<void>;
   /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
@@ -52,6 +55,8 @@ export interface ServiceOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Watch the tools directory for changes (default true). */
   watchActions?: boolean;
+  /** Arm the workflows' schedules (default true). */
+  schedules?: boolean;
 }
 
 /**
@@ -112,7 +117,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     statusTool({ engine, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   actions.onChange((tools) => catalog.setDynamic(tools));
-  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs };
+  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs, workflowDeps };
 }
 
 /** Every built-in tool's spec (for the docs, and `lam-mcp actions check`, which run no server): built, nothing started. */
@@ -129,7 +134,7 @@ export function builtInToolNames(config: Config, log: Logger): ReadonlySet<strin
  * as a client's would be; no watcher, no schedules.
  */
 export function toolRunner(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
-  const services = createServices(config, log, { env, watchActions: false });
+  const services = createServices(config, log, { env, watchActions: false, schedules: false });
   return {
     async call(name: string, args: unknown, signal: AbortSignal): Promise<CallResult> {
       await services.ready;
@@ -143,13 +148,21 @@ export function toolRunner(config: Config, log: Logger, env: Readonly<Record<str
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
-  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened } = assemble(config, log, options.env ?? {});
+  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened, workflowDeps } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  // Schedules fire while the server runs (not in `lam-mcp actions` commands).
+  const scheduler = options.schedules === false ? undefined : new Scheduler({ ...workflowDeps, allowUnattended: config.allowUnattended });
+  if (scheduler) {
+    const arm = () => void actions.loaded().then((loaded) => scheduler.update(loaded));
+    actions.onChange(arm);
+    void ready.then(arm);
+  }
   // Runs a crashed server left "running" are marked interrupted now, not at the next run.
   if (existsSync(join(config.stateDir, "runs"))) store().open().catch((error: unknown) => log.warn("the run store could not be opened", { error: messageOf(error) }));
   const close = async () => {
     actions.close();
     await runsOpened()?.close();
+    await scheduler?.close();
     await engine.close();
     if (embeddingEngine !== engine) await embeddingEngine.close();
     await closeSearch();
@@ -163,6 +176,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     searchRuntime,
     actions,
     runs: store,
+    schedules: () => scheduler?.statuses() ?? [],
     ready,
     telemetry,
     observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),

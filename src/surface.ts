@@ -84,10 +84,12 @@ export function registerResources(mcp: McpServer, services: Services): void {
     "lam://actions",
     {
       title: "User actions",
-      description: "Every action file of the tools directory: its action, whether it is loaded, and why not (file, field, message).",
+      description:
+        "Every action file of the tools directory: its action, whether it is loaded, and why not (file, field, message); " +
+        "and every workflow schedule: whether it fires, why not, and when next.",
       mimeType: JSON_TYPE,
     },
-    (uri) => json(uri, () => actions.describe()),
+    (uri) => json(uri, async () => ({ ...(await actions.describe()), schedules: services.schedules() })),
   );
 
   mcp.registerResource(

@@ -125,6 +125,8 @@ export class RunStore {
 
   /** Ends a run with its final status; its listeners hear of it. */
   async finish(run: RunRecord, status: Exclude<RunStatus, "running">, end: { output?: unknown; error?: string } = {}): Promise<void> {
+    // Ended once: a run marked interrupted at shutdown keeps that status when its own end comes after.
+    if (run.status !== "running") return;
     run.status = status;
     run.ended_at = new Date().toISOString();
     if (end.output !== undefined) run.output = end.output;

@@ -417,3 +417,77 @@ describe("workflow files are checked when they load", () => {
     expect(failing.stderr).toMatch(/Invalid arguments for loud_count:\n- text/);
   });
 });
+
+describe("schedules", () => {
+  const every = (name: string, tool: string, extra = "") => `
+name: ${name}
+description: scheduled
+schedule: "* * * * * *"
+${extra}
+steps:
+  - id: s
+    tool: ${tool}
+    arguments: {}
+`;
+  type Runs = Array<{ id: string; workflow: string; trigger: string; status: string; started_at: string; ended_at: string | null }>;
+  const runsOf = async (h: Awaited<ReturnType<typeof connect>>, workflow: string) => ((await readJson(h, "lam://runs")).runs as Runs).filter((r) => r.workflow === workflow);
+
+  test("a schedule firing every second runs the workflow by itself, once per occurrence", async () => {
+    const dir = toolsDir({ "hello.json": { name: "hello", description: "Says hello.", command: { argv: ["echo", "hello"] } }, "tick.yaml": every("tick", "hello") });
+    await using h = await connect({ toolsDir: dir }, { env });
+    const schedules = (await readJson(h, "lam://actions")).schedules as Array<{ workflow: string; armed: boolean; next_run: string }>;
+    expect(schedules).toEqual([expect.objectContaining({ workflow: "tick", armed: true, enabled: true, cron: "* * * * * *" })]);
+    expect(Date.parse(schedules[0]!.next_run) - Date.now()).toBeLessThanOrEqual(1000);
+    await expect.poll(async () => (await runsOf(h, "tick")).filter((r) => r.status === "completed").length, { timeout: 6000 }).toBeGreaterThanOrEqual(2);
+    const runs = await runsOf(h, "tick");
+    expect(runs.every((r) => r.trigger === "schedule")).toBe(true);
+    // One per occurrence: no two runs start in the same second.
+    const seconds = runs.map((r) => r.started_at.slice(0, 19));
+    expect(new Set(seconds).size).toBe(seconds.length);
+  });
+
+  test("an occurrence that finds the previous run still going is recorded as skipped; two never run at once", async () => {
+    const dir = toolsDir({
+      "nap.json": { name: "nap", description: "Sleeps 1.5 s.", command: { argv: [NODE, "-e", "setTimeout(() => {}, 1500)"] } },
+      "sleepy.yaml": every("sleepy", "nap"),
+    });
+    await using h = await connect({ toolsDir: dir }, { env });
+    await expect.poll(async () => (await runsOf(h, "sleepy")).some((r) => r.status === "skipped"), { timeout: 8000 }).toBe(true);
+    await expect.poll(async () => (await runsOf(h, "sleepy")).filter((r) => r.status === "completed").length, { timeout: 8000 }).toBeGreaterThanOrEqual(1);
+    const runs = await runsOf(h, "sleepy");
+    const skipped = runs.find((r) => r.status === "skipped")!;
+    expect(((await readJson(h, `lam://runs/${skipped.id}`)) as { error: string }).error).toBe("the previous run was still going at this occurrence");
+    const ran = runs.filter((r) => r.status !== "skipped" && r.ended_at !== null).sort((a, b) => a.started_at.localeCompare(b.started_at));
+    for (let i = 1; i < ran.length; i++) expect(ran[i]!.started_at >= ran[i - 1]!.ended_at!).toBe(true);
+  });
+
+  test("a step that needs confirmation: armed only with unattended: true and --allow-unattended; enabled: false never fires", async () => {
+    const files = (unattended: boolean) => ({
+      "note.json": { name: "note", description: "Writes a note.", confirm: true, command: { argv: ["tee", "-a", "notes.txt"], cwd: ".", stdin: "scheduled\n" } },
+      "nightly.yaml": every("nightly", "note", unattended ? "unattended: true" : ""),
+      "off.yaml": `
+name: off
+description: declared, not enabled
+schedule: { cron: "* * * * * *", enabled: false }
+steps:
+  - { id: s, tool: count_tokens, arguments: { texts: [x] } }
+`,
+    });
+    const status = async (h: Awaited<ReturnType<typeof connect>>) =>
+      Object.fromEntries(((await readJson(h, "lam://actions")).schedules as Array<{ workflow: string; armed: boolean; why?: string }>).map((s) => [s.workflow, s]));
+    const plain = toolsDir(files(false));
+    await using a = await connect({ toolsDir: plain, allowUnattended: true }, { env });
+    expect((await status(a)).nightly).toMatchObject({ armed: false, why: "it has steps that need confirmation (s (note: asks before each run)) and its file does not say unattended: true" });
+    expect((await status(a)).off).toMatchObject({ armed: false, enabled: false, why: "the file's schedule says enabled: false" });
+    const marked = toolsDir(files(true));
+    await using b = await connect({ toolsDir: marked }, { env });
+    expect((await status(b)).nightly).toMatchObject({ armed: false, why: expect.stringMatching(/the server runs without --allow-unattended$/) as unknown });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await runsOf(b, "nightly")).toEqual([]);
+    expect(await runsOf(b, "off")).toEqual([]);
+    await using c = await connect({ toolsDir: marked, allowUnattended: true }, { env });
+    expect((await status(c)).nightly).toMatchObject({ armed: true });
+    await expect.poll(async () => (await runsOf(c, "nightly")).some((r) => r.status === "completed"), { timeout: 5000 }).toBe(true);
+    expect(readFileSync(join(marked, "notes.txt"), "utf8")).toMatch(/^scheduled\n/);
+  });
+});
