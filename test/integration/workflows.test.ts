@@ -2,13 +2,13 @@
  * Workflows: files of steps that call tools (built-ins, actions, other workflows) through the server's own wrapper,
  * with real child processes, the tests' model, and the run store on disk.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, inject, test } from "vitest";
 import { connect } from "../helpers/harness.js";
-import { runCli } from "../helpers/spawn.js";
+import { baseArgs, httpServer, runCli } from "../helpers/spawn.js";
 
 const NODE = process.execPath;
 const env = { PATH: `${dirname(NODE)}:/usr/bin:/bin` };
@@ -489,5 +489,72 @@ steps:
     expect((await status(c)).nightly).toMatchObject({ armed: true });
     await expect.poll(async () => (await runsOf(c, "nightly")).some((r) => r.status === "completed"), { timeout: 5000 }).toBe(true);
     expect(readFileSync(join(marked, "notes.txt"), "utf8")).toMatch(/^scheduled\n/);
+  });
+});
+
+describe("runs outlast the server", () => {
+  const LONG = `
+name: long
+description: a long generation
+steps:
+  - id: gen
+    tool: generate
+    arguments: { prompt: " la", temperature: 0, max_tokens: 8000 }
+`;
+
+  test("a killed server's running run is marked interrupted on the next start; finished runs are still listed", async () => {
+    const dir = toolsDir({ "shout.json": SHOUT, "loud_count.yaml": LOUD_COUNT, "long.yaml": LONG });
+    const state = mkdtempSync(join(tmpdir(), "lam-state-"));
+    const server = await httpServer([...baseArgs(inject("modelPath")), "--tools-dir", dir, "--state-dir", state, "--max-tokens-limit", "8000"], env);
+    const client = await server.client();
+    const done = (await client.callTool({ name: "loud_count", arguments: { text: "hi" } })).structuredContent as unknown as Ran;
+    void client.callTool({ name: "long", arguments: {} }).catch(() => undefined);
+    await expect.poll(() => readdirSync(join(state, "runs")).filter((f) => f.endsWith(".json")).length).toBe(2);
+    const runningFile = readdirSync(join(state, "runs")).find((f) => !f.startsWith(done.run_id))!;
+    expect(JSON.parse(readFileSync(join(state, "runs", runningFile), "utf8"))).toMatchObject({ status: "running", workflow: "long" });
+    server.child.kill("SIGKILL");
+    await new Promise((resolve) => server.child.once("exit", resolve));
+
+    await using h = await connect({ toolsDir: dir, stateDir: state }, { env });
+    await expect.poll(async () => ((await readJson(h, "lam://runs")).runs as Array<{ workflow: string; status: string }>).map((r) => [r.workflow, r.status])).toEqual([
+      ["long", "interrupted"],
+      ["loud_count", "completed"],
+    ]);
+    const interrupted = await readJson(h, `lam://runs/${runningFile.slice(0, -5)}`);
+    expect(interrupted.error).toBe("the server that ran it stopped before it ended");
+    expect(interrupted.ended_at).not.toBeNull();
+    expect(await readJson(h, `lam://runs/${done.run_id}`)).toMatchObject({ status: "completed", output: done.output });
+  });
+
+  test("a run still going when the server stops is marked interrupted at shutdown", async () => {
+    const dir = toolsDir({ "long.yaml": LONG });
+    const state = mkdtempSync(join(tmpdir(), "lam-state-"));
+    const h = await connect({ toolsDir: dir, stateDir: state, maxTokensLimit: 8000 }, { env });
+    const call = h.client.callTool({ name: "long", arguments: {} }).catch(() => "ended");
+    await expect.poll(() => h.services.engine.stats()?.busy ?? 0).toBe(1);
+    await h.close();
+    await call;
+    const [file] = readdirSync(join(state, "runs"));
+    expect(JSON.parse(readFileSync(join(state, "runs", file!), "utf8"))).toMatchObject({ status: "interrupted", error: "the server stopped before the run ended" });
+  });
+
+  test("a subscriber to lam://runs (or to one run) is told when a run ends; others are not", async () => {
+    const dir = toolsDir({ "shout.json": SHOUT, "loud_count.yaml": LOUD_COUNT });
+    await using h = await connect({ toolsDir: dir }, { env });
+    await using other = await connect({ toolsDir: dir }, { env, services: h.services });
+    const updates: string[] = [];
+    const otherUpdates: string[] = [];
+    h.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
+    other.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void otherUpdates.push(n.params.uri));
+    await h.client.subscribeResource({ uri: "lam://runs" });
+    const ran = await h.ok<Ran>("loud_count", { text: "a" });
+    await expect.poll(() => updates).toEqual(["lam://runs"]);
+    await h.client.unsubscribeResource({ uri: "lam://runs" });
+    await other.client.subscribeResource({ uri: `lam://runs/${ran.run_id}` });
+    await h.ok("loud_count", { text: "b" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(updates).toEqual(["lam://runs"]);
+    expect(otherUpdates).toEqual([]);
+    await expect(h.client.subscribeResource({ uri: "lam://config" })).rejects.toThrow(/Only lam:\/\/runs and lam:\/\/runs\/\{id\} can be subscribed to/);
   });
 });
