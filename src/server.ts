@@ -15,6 +15,7 @@ import { withLogScope } from "./log.js";
 import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
 import { callTool, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
+import { startTask, TASK_CAPABILITIES, taskServerOptions } from "./mcp-tasks.js";
 import { forwardLogs, registerCompletion, registerPrompts, registerResources, registerSubscriptions } from "./surface.js";
 import { VERSION } from "./version.js";
 
@@ -55,9 +56,14 @@ async function elicitForm(server: McpServer["server"], request: ElicitRequest, s
 
 export function createServer(services: Services): McpServer {
   const { catalog, log } = services;
+  const tasks = services.tasks();
   const mcp = new McpServer(
     { name: "lam-mcp", title: "lam-mcp", version: VERSION },
-    { instructions: INSTRUCTIONS, capabilities: { logging: {}, resources: {}, prompts: {}, completions: {} } },
+    {
+      instructions: INSTRUCTIONS,
+      capabilities: { logging: {}, resources: {}, prompts: {}, completions: {}, ...TASK_CAPABILITIES },
+      ...taskServerOptions(tasks),
+    },
   );
   const server = mcp.server;
   /** This session's identity for log records (see forwardLogs). */
@@ -72,6 +78,7 @@ export function createServer(services: Services): McpServer {
       inputSchema: spec.inputSchema as { type: "object"; [key: string]: unknown },
       ...(spec.outputSchema ? { outputSchema: spec.outputSchema as { type: "object"; [key: string]: unknown } } : {}),
       annotations: { title: spec.title, ...spec.annotations },
+      ...(spec.longRunning ? { execution: { taskSupport: "optional" as const } } : {}),
     })),
   }));
 
@@ -98,6 +105,8 @@ export function createServer(services: Services): McpServer {
       log,
       tool: name,
     };
+    // A task-augmented call returns its task at once and runs in the background (see tasks/mcp-tasks.ts).
+    if (request.params.task) return startTask({ spec, args: request.params.arguments, ctx, extra, store: tasks, task: request.params.task, observe: services.observe, scope });
     return withLogScope(scope, () => callTool(spec, request.params.arguments, ctx, services.observe));
   });
 

@@ -22,6 +22,7 @@ import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
 import { callTool, type CallObserver, type CallResult, type ToolContext, type ToolSpec } from "./tool.js";
+import { FileTaskStore } from "./mcp-tasks.js";
 import { Scheduler, type ScheduleStatus } from "./tasks/scheduler.js";
 import { RunStore } from "./tasks/store.js";
 import { previewWorkflow, workflowTool, type WorkflowDeps } from "./tasks/workflow.js";
@@ -40,6 +41,8 @@ export interface Services {
   runs: () => RunStore;
   /** The workflows' schedules: armed or why not, and when next. */
   schedules: () => ScheduleStatus[];
+  /** The MCP tasks of every session (task-augmented tools/call), kept in the state directory. */
+  tasks: () => FileTaskStore;
   /** Resolves once the first load of the actions is done (tools/list waits for it). */
   ready: Promise<void>;
   /** Events for /metrics (tool calls, generation, searches, action failures, model loads). */
@@ -150,6 +153,8 @@ export function toolRunner(config: Config, log: Logger, env: Readonly<Record<str
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
   const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened, workflowDeps } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  let taskStore: FileTaskStore | undefined;
+  const tasks = () => (taskStore ??= new FileTaskStore(config.stateDir));
   // Schedules fire while the server runs (not in `lam-mcp actions` commands).
   const scheduler = options.schedules === false ? undefined : new Scheduler({ ...workflowDeps, allowUnattended: config.allowUnattended });
   if (scheduler) {
@@ -163,6 +168,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     actions.close();
     await runsOpened()?.close();
     await scheduler?.close();
+    await taskStore?.close();
     await engine.close();
     if (embeddingEngine !== engine) await embeddingEngine.close();
     await closeSearch();
@@ -177,6 +183,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     actions,
     runs: store,
     schedules: () => scheduler?.statuses() ?? [],
+    tasks,
     ready,
     telemetry,
     observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),

@@ -81,6 +81,8 @@ export interface ToolSpec {
   run(args: unknown, ctx: ToolContext): Promise<ToolOutput>;
   /** The user is asked before each run (an action with confirm or destructiveHint, a workflow with such a step). */
   readonly confirm?: boolean;
+  /** A call may take long: a client may run it as a task (MCP tasks) and poll for the result. */
+  longRunning?: boolean;
 }
 
 export interface DefineToolOptions<I extends z.ZodObject, O extends z.ZodObject> {
@@ -90,6 +92,8 @@ export interface DefineToolOptions<I extends z.ZodObject, O extends z.ZodObject>
   input: I;
   output: O;
   annotations: ToolAnnotations;
+  /** A call may take long (generation, a search that reads pages): clients may run it as a task. */
+  longRunning?: boolean;
   run(args: z.output<I>, ctx: ToolContext): Promise<ToolOutput<z.output<O>>>;
 }
 
@@ -106,6 +110,7 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options
     inputSchema,
     outputSchema,
     annotations: options.annotations,
+    ...(options.longRunning ? { longRunning: true } : {}),
     validate(args) {
       const parsed = options.input.safeParse(args ?? {});
       return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problems: zodProblems(parsed.error) };

@@ -27,6 +27,7 @@ export const chat = (deps: GenerationToolDeps) =>
       .refine((v) => v.messages.some((m) => m.role !== "system"), { message: "messages needs at least one user or assistant message" }),
     output: GenerationOutput.extend({ prompt: z.string().optional().describe("The templated prompt (echo_prompt)") }),
     annotations: GENERATES,
+    longRunning: true,
     async run(args, ctx) {
       checkInputChars("the messages together", args.messages.reduce((n, m) => n + m.content.length, 0), deps.maxInputChars);
       const sampler = resolveSampler(args as SamplingArgs, deps.defaults);

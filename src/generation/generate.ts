@@ -25,6 +25,7 @@ export const generate = (deps: GenerationToolDeps) => {
       .refine((v) => v.json_schema === undefined || v.grammar === undefined, { message: "give json_schema or grammar, not both" }),
     output: GenerationOutput,
     annotations: GENERATES,
+    longRunning: true,
     async run(args, ctx) {
       checkInputChars("prompt", args.prompt.length, deps.maxInputChars);
       const sampler = resolveSampler(args as SamplingArgs, deps.defaults);

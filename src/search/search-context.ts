@@ -54,6 +54,7 @@ defineTool({
     text: z.string().describe("The packed context: notes, then each source [n] with its passages"),
   }),
   annotations: SEARCHES,
+  longRunning: true,
   async run(args, ctx) {
     const found = await core.search({ query: args.query, language: args.language, timeRange: args.time_range }, ctx.signal);
     if (found.results.length === 0) {

@@ -257,6 +257,7 @@ export function workflowTool(loaded: LoadedAction, deps: WorkflowDeps): ToolSpec
     inputSchema: action.input as Record<string, unknown>,
     outputSchema: WORKFLOW_OUTPUT_SCHEMA,
     annotations: action.annotations ?? {},
+    longRunning: true,
     get confirm() {
       return needsConfirmation(action) || confirmables(loaded, deps).length > 0;
     },

@@ -130,7 +130,7 @@ describe("a hostile tools directory", () => {
         expect.stringMatching(/^name: snake_case/),
         expect.stringMatching(/^description: /),
         expect.stringMatching(/^timeout_ms: .*>=10/),
-        "http: give exactly one runner: http or command",
+        "command: give exactly one runner: http, command or steps (this file has http and command)",
         "http.url: {{missing}} is not a property of input",
         "http.headers.X-Bad: contains U+2028, which an HTTP header value cannot carry",
         "command.argv.1: {{other}} is not a property of input",

@@ -513,7 +513,7 @@ describe("loading and hot reload", () => {
     expect(problem("broken.json").problems[0]!.message).toMatch(/^not valid JSON/);
     expect(problem("broken.yaml").problems[0]!.message).toMatch(/^not valid YAML/);
     expect(problem("unknown_field.json").problems[0]).toEqual({ field: "(file)", message: 'unknown field(s) "colour"' });
-    expect(problem("two_runners.json").problems[0]).toEqual({ field: "http", message: "give exactly one runner: http or command" });
+    expect(problem("two_runners.json").problems[0]).toEqual({ field: "command", message: "give exactly one runner: http, command or steps (this file has http and command)" });
     expect(problem("undeclared.json").problems[0]).toEqual({ field: "http.url", message: "{{who}} is not a property of input" });
     expect(problem("in_host.json").problems[0]!.message).toMatch(/may not appear in the scheme or host/);
     expect(problem("program.json").problems[0]).toEqual({ field: "command.argv.0", message: "the program itself may not come from an argument" });
