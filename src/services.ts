@@ -25,6 +25,7 @@ import { callTool, type CallObserver, type CallResult, type ToolContext, type To
 import { FileTaskStore } from "./mcp-tasks.js";
 import { Scheduler, type ScheduleStatus } from "./tasks/scheduler.js";
 import { RunStore } from "./tasks/store.js";
+import { runTaskTool } from "./tasks/run-task.js";
 import { previewWorkflow, workflowTool, type WorkflowDeps } from "./tasks/workflow.js";
 import { tokenTools } from "./tokens/tools.js";
 
@@ -117,6 +118,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize, telemetry }),
     previewTool(() => actions.loaded(), actionDeps, previewSteps),
+    runTaskTool({ planner: engine, lookup: (name) => catalog.get(name), allowUnconfirmed: config.allowUnconfirmed, log, observe: workflowDeps.observe }),
     statusTool({ engine, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   actions.onChange((tools) => catalog.setDynamic(tools));

@@ -8,6 +8,8 @@
  * carry what to do, and render the same wherever they surface.
  */
 
+import type { Planner, PlanRequest, PlanResult } from "../planning.js";
+
 export type EngineState = "idle" | "loading" | "vocab" | "full";
 
 export interface DownloadProgress {
@@ -230,7 +232,7 @@ export interface BackendStatus {
   servers?: Array<{ url: string; healthy: boolean | null; lastError: string | null; inFlight: number; waiting: number }>;
 }
 
-export interface Engine {
+export interface Engine extends Planner {
   /** What this backend can do (an inference server's kind is found on first use). */
   capabilities(options?: CallOptions): Promise<Capabilities>;
   readonly state: EngineState;
@@ -253,5 +255,7 @@ export interface Engine {
   /** Answers a conversation formatted with the model's chat template. */
   chat(request: ChatRequest, options?: GenerateOptions): Promise<ChatResult>;
   embed(texts: readonly string[], options: EmbedOptions): Promise<Embeddings>;
+  /** One planning step: the model answers, or asks for calls of the functions offered (see planning.ts). */
+  plan(request: PlanRequest, options?: { signal?: AbortSignal | undefined }): Promise<PlanResult>;
   close(): Promise<void>;
 }

@@ -32,6 +32,8 @@ import type {
 } from "../engine.js";
 import { acquireLlama, llamaCpp } from "./binding.js";
 import { chat, complete, type GenerationTarget } from "./generate.js";
+import { plan } from "./plan.js";
+import type { PlanRequest, PlanResult } from "../../planning.js";
 import { checkGguf } from "./gguf-check.js";
 import { SequencePool } from "./pool.js";
 import { parseModelSource, resolveModelPath, type ModelSource } from "./resolve.js";
@@ -165,6 +167,10 @@ export class LocalEngine implements Engine {
 
   async chat(request: ChatRequest, options: GenerateOptions = {}): Promise<ChatResult> {
     return chat(await this.generationTarget(options), request, options);
+  }
+
+  async plan(request: PlanRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<PlanResult> {
+    return plan(await this.generationTarget(options), request, options);
   }
 
   /**

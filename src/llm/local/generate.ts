@@ -231,7 +231,7 @@ export async function complete(target: GenerationTarget, request: CompletionRequ
 /** The chat wrapper of a model: resolving it analyses the Jinja template (~0.2 s), so once per loaded model. */
 const wrappers = new WeakMap<LlamaModel, { wrapper: ChatWrapper; source: string }>();
 
-async function wrapperOf(target: GenerationTarget): Promise<{ wrapper: ChatWrapper; source: string }> {
+export async function wrapperOf(target: GenerationTarget): Promise<{ wrapper: ChatWrapper; source: string }> {
   let found = wrappers.get(target.model);
   if (!found) {
     const { GeneralChatWrapper, resolveChatWrapper } = await llamaCpp();

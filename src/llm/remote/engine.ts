@@ -28,6 +28,7 @@ import type {
   Sampling,
   Tokenizer,
 } from "../engine.js";
+import type { PlanRequest, PlanResult } from "../../planning.js";
 import { RemoteClient, untilAborted } from "./client.js";
 import { ServerTokenizer, VllmTokenizer } from "./tokenizer.js";
 
@@ -205,6 +206,67 @@ export class RemoteEngine implements Engine {
     }
     const vectors = [...data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0)).map((d) => d.embedding as number[]);
     return { model: facts.model, vectors, backend: url };
+  }
+
+  /**
+   * One planning step through the OpenAI tools API (/v1/chat/completions with tools and tool_choice, streamed):
+   * llama-server needs --jinja for it. The calls made so far go back as the assistant's tool_calls, each followed by
+   * a tool message with its result.
+   */
+  async plan(request: PlanRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<PlanResult> {
+    const facts = await this.serverFacts(options.signal);
+    const messages: unknown[] = [];
+    for (const turn of request.turns) {
+      if (turn.role !== "assistant") messages.push({ role: turn.role, content: turn.content });
+      else {
+        const calls = turn.calls ?? [];
+        messages.push({
+          role: "assistant",
+          content: turn.content,
+          ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } })) } : {}),
+        });
+        for (const c of calls) messages.push({ role: "tool", tool_call_id: c.id, content: c.result });
+      }
+    }
+    const body = {
+      model: facts.model,
+      messages,
+      tools: request.functions.map((f) => ({ type: "function", function: { name: f.name, description: f.description, parameters: f.parameters } })),
+      tool_choice: request.toolChoice,
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      ...(request.seed === null ? {} : { seed: request.seed }),
+      stream_options: { include_usage: true },
+    };
+    const pending: Array<{ name: string; args: string }> = [];
+    const run = await this.streamChoices("/v1/chat/completions", body, options, (choice) => {
+      const delta = (choice.delta ?? {}) as { content?: unknown; tool_calls?: Array<{ index?: number; function?: { name?: string; arguments?: string } }> };
+      for (const part of delta.tool_calls ?? []) {
+        const at = part.index ?? pending.length;
+        pending[at] ??= { name: "", args: "" };
+        pending[at].name += part.function?.name ?? "";
+        pending[at].args += part.function?.arguments ?? "";
+      }
+      return delta.content;
+    });
+    const calls = pending.filter(Boolean).map((p) => {
+      try {
+        const parsed: unknown = p.args.trim() === "" ? {} : JSON.parse(p.args);
+        return { name: p.name, arguments: parsed && typeof parsed === "object" && !Array.isArray(parsed) ? Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null)) : {} };
+      } catch {
+        throw new ToolError(`${run.url}/v1/chat/completions asked for ${p.name} with arguments that are not JSON.`, { code: "plan_failed", hint: "Retry, or use tool_choice required (the server then constrains the call)." });
+      }
+    });
+    const usage = run.usage;
+    return {
+      text: run.text,
+      calls,
+      finishReason: run.aborted ? "cancelled" : calls.length > 0 ? "calls" : run.finish === "length" ? "length" : "stop",
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? run.tokens,
+      backend: run.url,
+      model: facts.model,
+    };
   }
 
   async close(): Promise<void> {
