@@ -1,5 +1,8 @@
 /** The example client programs of examples/, run as a user would, against the test fixtures. */
 import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, inject, test } from "vitest";
 import { cleanEnv } from "../helpers/spawn.js";
@@ -41,7 +44,27 @@ test("examples/actions.ts: list the actions, preview a step, run it", async () =
     LAM_TOOLS_DIR: fileURLToPath(new URL("../../tools/", import.meta.url)),
   });
   expect(out.code, out.stderr).toBe(0);
-  expect(out.stdout).toMatch(/Actions:\n(- \w+ \(loaded\)\n){4}/);
+  expect(out.stdout).toMatch(/Actions:\n(- \w+ \(loaded\)\n){6}/);
   expect(out.stdout).toMatch(/Preview:\nword_count would run "wc" "-l" "-w" "-c" in /);
   expect(out.stdout).toMatch(/Result:\n\s*0\s+3\s+13/);
 }, 60_000);
+
+test("examples/tasks.ts: a workflow started as a task, its status watched, its result and the run record", async () => {
+  const state = mkdtempSync(join(tmpdir(), "lam-state-"));
+  const out = await runExample("tasks.ts", ["word_counts", '{"text": "one two"}'], {
+    LAM_MODEL: inject("modelPath"),
+    LAM_LOG_LEVEL: "warn",
+    LAM_TOOLS_DIR: toolsWith({ "word_counts.yaml": "name: word_counts\ndescription: counts\ninput: { type: object, properties: { text: { type: string } }, required: [text] }\nsteps:\n  - { id: tokens, tool: count_tokens, arguments: { texts: [\"{{input.text}}\"] } }\n" }),
+    LAM_STATE_DIR: state,
+  });
+  expect(out.code, out.stderr).toBe(0);
+  expect(out.stdout).toMatch(/^word_counts: task support optional\ntask [0-9a-f-]{36} created \(polled every 500 ms\)\n/);
+  expect(out.stdout).toMatch(/Result:\n\{\n {2}"tokens": \{/);
+  expect(out.stdout).toMatch(/Recent runs:\n- \d{8}T\d{9}Z-[0-9a-f]{6} word_counts \(call\): completed/);
+}, 60_000);
+
+function toolsWith(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "lam-example-tools-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}

@@ -1,9 +1,9 @@
 /** The example actions shipped in tools/, exercised as shipped (weather against a loopback stand-in for Open-Meteo). */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, test } from "vitest";
+import { describe, expect, inject, test } from "vitest";
 import { connect } from "../helpers/harness.js";
 import { startFixture } from "../helpers/http-fixture.js";
 import { runCli } from "../helpers/spawn.js";
@@ -15,7 +15,7 @@ describe("shipped examples", () => {
   test("all load", async () => {
     await using h = await connect({ toolsDir: TOOLS }, { env });
     const names = (await h.client.listTools()).tools.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(["git_log", "weather", "word_count", "append_note"]));
+    expect(names).toEqual(expect.arrayContaining(["git_log", "weather", "word_count", "append_note", "append_digest", "daily_digest"]));
   });
 
   test("git_log lists the latest commits of this repository", async () => {
@@ -55,11 +55,36 @@ describe("shipped examples", () => {
   });
 });
 
+describe("daily_digest: the shipped workflow", () => {
+  test("searches (real searx), reads the results, summarises with the model and appends the digest; its schedule is declared but off", async () => {
+    // A copy of tools/, so the digest is written there and not into the repository.
+    const copy = mkdtempSync(join(tmpdir(), "lam-digest-"));
+    cpSync(TOOLS, copy, { recursive: true });
+    await using h = await connect({ toolsDir: copy, searxngUrl: inject("searxUrl"), fetchAllow: "127.0.0.1", allowUnconfirmed: true }, { env });
+    const out = await h.ok<{ output: { summary: string; sources: Array<{ url: string }> }; steps: Array<{ id: string; index?: number; is_error: boolean }>; run_id: string }>("daily_digest", {
+      topic: "llama wool",
+      pages: 2,
+    });
+    expect(out.steps.map((s) => [s.id, s.index])).toEqual([
+      ["search", undefined],
+      ["read", 0],
+      ["read", 1],
+      ["summary", undefined],
+      ["save", undefined],
+    ]);
+    expect(out.output.sources).toHaveLength(2);
+    const digest = readFileSync(join(copy, "digests.md"), "utf8");
+    expect(digest).toBe(`\n## llama wool\n\n${out.output.summary}\n`);
+    const actions = JSON.parse(((await h.client.readResource({ uri: "lam://actions" })).contents[0] as { text: string }).text) as { schedules: unknown[] };
+    expect(actions.schedules).toEqual([expect.objectContaining({ workflow: "daily_digest", cron: "0 7 * * *", enabled: false, armed: false })]);
+  });
+});
+
 describe("lam-mcp actions (command line)", () => {
   test("check validates every file and exits 1 with each problem's file and field", async () => {
     const ok = await runCli(["actions", "check", TOOLS]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/4 of 4 action files are valid/);
+    expect(ok.stdout).toMatch(/6 of 6 action files are valid/);
     const dir = mkdtempSync(join(tmpdir(), "lam-check-"));
     writeFileSync(join(dir, "good.json"), JSON.stringify({ name: "good", description: "x", command: { argv: ["true"] } }));
     writeFileSync(join(dir, "bad.yaml"), "name: bad\ndescription: x\ncommand:\n  argv: []\n");
