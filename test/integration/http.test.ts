@@ -110,5 +110,5 @@ test("a spawned HTTP server exits 0 on SIGTERM, having said once what it loaded"
   expect(await s.stop()).toBe(0);
   const lines = s.stderr().split("\n").filter((l) => l.includes('"msg":"actions: '));
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/"msg":"actions: 4 loaded from /);
+  expect(lines[0]).toMatch(/"msg":"actions: 6 loaded from /);
 });
