@@ -239,6 +239,13 @@ const DEFINITIONS = [
     schema: z.coerce.number().min(0).max(2).default(1),
   },
   {
+    key: "scoreMaxTokens",
+    group: "Generation",
+    value: "N",
+    help: "The longest text score takes, in tokens (each token costs a pass over the whole vocabulary).",
+    schema: intFrom(1, 1 << 20).default(4096),
+  },
+  {
     key: "maxInputChars",
     group: "Input limits",
     value: "N",

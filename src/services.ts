@@ -12,6 +12,7 @@ import { previewTool, type ActionDeps } from "./actions/tools.js";
 import { ToolCatalog } from "./catalog.js";
 import { DEFAULT_MODEL, type Config } from "./config.js";
 import { generationTools } from "./generation/tools.js";
+import { insightTools } from "./insight/tools.js";
 import { messageOf } from "./errors.js";
 import type { Engine } from "./llm/engine.js";
 import { LocalEngine } from "./llm/local/engine.js";
@@ -116,6 +117,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
   const catalog: ToolCatalog = new ToolCatalog([
     ...tokenTools({ engine, maxInputChars: config.maxInputChars }),
     ...generationTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, telemetry }),
+    ...insightTools({ engine, embeddingEngine, defaults: config, maxInputChars: config.maxInputChars, scoreMaxTokens: config.scoreMaxTokens }),
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize, telemetry }),
     previewTool(() => actions.loaded(), actionDeps, previewSteps),
     runTaskTool({ planner: engine, lookup: (name) => catalog.get(name), allowUnconfirmed: config.allowUnconfirmed, log, observe: workflowDeps.observe }),

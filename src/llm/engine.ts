@@ -53,6 +53,8 @@ export interface Capabilities {
   /** A JSON Schema constrains generation. */
   jsonSchema: boolean;
   embed: boolean;
+  /** The model's raw next-token probabilities over the whole vocabulary (score, next_token, judge's expected score). */
+  probabilities: boolean;
 }
 
 export type TokenKind = "normal" | "control" | "user_defined" | "byte" | "unknown" | "unused";
@@ -210,6 +212,23 @@ export interface Embeddings {
   backend: string;
 }
 
+/** A text's tokens with their log-probabilities under the model (no sampler), and the best alternatives at each. */
+export interface ScoredText {
+  /** logprob null: the first token of a model without BOS has no context to be scored in. */
+  tokens: Array<{ id: number; logprob: number | null; top: Array<{ id: number; logprob: number }> }>;
+  /** How many context windows the text took. */
+  windows: number;
+  contextSize: number;
+  /** Whether the first token was conditioned on BOS. */
+  bosUsed: boolean;
+}
+
+/** The whole next-token distribution after a prompt (softmax of the logits, no sampler), highest first. */
+export interface Distribution {
+  promptTokens: number;
+  probabilities: Array<{ id: number; probability: number }>;
+}
+
 export interface GenerationStats {
   sequences: number;
   busy: number;
@@ -255,6 +274,10 @@ export interface Engine extends Planner {
   /** Answers a conversation formatted with the model's chat template. */
   chat(request: ChatRequest, options?: GenerateOptions): Promise<ChatResult>;
   embed(texts: readonly string[], options: EmbedOptions): Promise<Embeddings>;
+  /** A text's log-probabilities, token by token, in windows of the context (at most maxTokens tokens). */
+  score(text: string, options: { topN: number; maxTokens: number; signal?: AbortSignal | undefined }): Promise<ScoredText & { model: ModelInfo; backend: string }>;
+  /** The next-token distribution after a prompt. */
+  nextTokens(prompt: string, options: { special: boolean; signal?: AbortSignal | undefined }): Promise<Distribution & { model: ModelInfo; backend: string }>;
   /** One planning step: the model answers, or asks for calls of the functions offered (see planning.ts). */
   plan(request: PlanRequest, options?: { signal?: AbortSignal | undefined }): Promise<PlanResult>;
   close(): Promise<void>;

@@ -386,6 +386,16 @@ describe("the OpenAI-compatible API (llama-server's /v1, forced)", () => {
     expect(vllm.seen.some((s) => s.path === "/v1/models")).toBe(true);
   });
 
+  test("score and next_token say the server cannot give the whole distribution, and what would", async () => {
+    await using h = await remote(bpe.url);
+    for (const [tool, args] of [
+      ["score", { text: "Hello" }],
+      ["next_token", { prompt: "Hello" }],
+    ] as const) {
+      expect(await h.fails(tool, args)).toMatch(/needs the model's whole next-token distribution[\s\S]*Hint: Run lam-mcp with the local model/);
+    }
+  });
+
   test("an unknown --llm-model is refused, naming the models the server lists", async () => {
     await using h = await remote(bpe.url, { llmApi: "openai", llmModel: "no-such-model" });
     const error = await h.fails("generate", { prompt: "Hello" });

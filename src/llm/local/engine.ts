@@ -27,12 +27,15 @@ import type {
   GenerationResult,
   GenerationStats,
   LoadListener,
+  Distribution,
   ModelInfo,
+  ScoredText,
   Tokenizer,
 } from "../engine.js";
 import { acquireLlama, llamaCpp } from "./binding.js";
 import { chat, complete, type GenerationTarget } from "./generate.js";
 import { plan } from "./plan.js";
+import { nextTokenDistribution, scoreText } from "./probabilities.js";
 import type { PlanRequest, PlanResult } from "../../planning.js";
 import { checkGguf } from "./gguf-check.js";
 import { SequencePool } from "./pool.js";
@@ -57,7 +60,7 @@ interface LoadedModel {
   tokenizer: LocalTokenizer;
 }
 
-const CAPABILITIES: Capabilities = { tokenize: true, vocabulary: true, generate: true, chat: true, grammar: true, jsonSchema: true, embed: true };
+const CAPABILITIES: Capabilities = { tokenize: true, vocabulary: true, generate: true, chat: true, grammar: true, jsonSchema: true, embed: true, probabilities: true };
 
 /**
  * "auto" threads: one less than the cores, 1 to 8. Measured (README, `npm run bench -- threads`): on 2 cores,
@@ -167,6 +170,16 @@ export class LocalEngine implements Engine {
 
   async chat(request: ChatRequest, options: GenerateOptions = {}): Promise<ChatResult> {
     return chat(await this.generationTarget(options), request, options);
+  }
+
+  async score(text: string, options: { topN: number; maxTokens: number; signal?: AbortSignal | undefined }): Promise<ScoredText & { model: ModelInfo; backend: string }> {
+    const target = await this.generationTarget(options);
+    return { ...(await scoreText(target, text, options.topN, options.maxTokens, options.signal)), model: target.info, backend: "local" };
+  }
+
+  async nextTokens(prompt: string, options: { special: boolean; signal?: AbortSignal | undefined }): Promise<Distribution & { model: ModelInfo; backend: string }> {
+    const target = await this.generationTarget(options);
+    return { ...(await nextTokenDistribution(target, prompt, options.special, options.signal)), model: target.info, backend: "local" };
   }
 
   async plan(request: PlanRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<PlanResult> {

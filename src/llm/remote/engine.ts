@@ -132,6 +132,7 @@ export class RemoteEngine implements Engine {
       grammar: llama,
       jsonSchema: true,
       embed: !this.embedRefused,
+      probabilities: false,
     };
   }
 
@@ -267,6 +268,21 @@ export class RemoteEngine implements Engine {
       backend: run.url,
       model: facts.model,
     };
+  }
+
+  score(): Promise<never> {
+    return Promise.reject(this.noProbabilities("score"));
+  }
+
+  nextTokens(): Promise<never> {
+    return Promise.reject(this.noProbabilities("next_token"));
+  }
+
+  private noProbabilities(tool: string): ToolError {
+    return new ToolError(`${tool} needs the model's whole next-token distribution, which the model server at ${this.client.primary} does not give (an OpenAI-style server gives the probabilities of the tokens it generates, at most).`, {
+      hint: "Run lam-mcp with the local model (--model, without --llm-url) for score, next_token and judge's expected score.",
+      code: "unsupported",
+    });
   }
 
   async close(): Promise<void> {

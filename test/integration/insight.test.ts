@@ -1,0 +1,155 @@
+/**
+ * The look-inside tools on the real llama.cpp with the tests' model. Expectations come from the model itself: its
+ * greedy continuation, and node-llama-cpp's own sampler on the same model (loaded here beside the server's).
+ */
+import type { LlamaModel, Token } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { acquireLlama } from "../../src/llm/local/binding.js";
+import { samplerStages } from "../../src/insight/sampler.js";
+import { sharedServices } from "../helpers/harness.js";
+import { prng } from "../helpers/prng.js";
+
+interface Scored {
+  perplexity: number | null;
+  mean_logprob: number | null;
+  tokens: Array<{ id: number; piece: string; logprob: number | null; top: Array<{ id: number; piece: string; logprob: number }> }>;
+  windows: number;
+  conditioned_on_bos: boolean;
+}
+interface Next {
+  kept: number;
+  candidates: Array<{ id: number; piece: string; probability: number; after_temperature: number; kept: boolean; p_sample: number }>;
+}
+
+const shared = sharedServices();
+let model: LlamaModel;
+let release: () => Promise<void>;
+beforeAll(async () => {
+  const binding = await acquireLlama({ gpu: false, maxThreads: 1, build: "never", progressLogs: false }, () => undefined);
+  release = binding.release;
+  model = await binding.llama.loadModel({ modelPath: inject("modelPath") });
+});
+afterAll(async () => {
+  await shared.close();
+  await model?.dispose();
+  await release?.();
+});
+
+/** node-llama-cpp's own next-token probabilities after a prompt, with or without sampling options. */
+async function direct(prompt: string | readonly Token[], options?: { temperature: number; topK: number; topP: number; minP: number }): Promise<Map<Token, number>> {
+  const context = await model.createContext({ contextSize: 512 });
+  try {
+    const tokens = typeof prompt === "string" ? model.tokenize(prompt) : prompt;
+    const items = tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { probabilities: true, ...(options ? { options } : {}) } }] as const) : t));
+    const out = await context.getSequence().controlledEvaluate(items as never);
+    return out.at(-1)!.next.probabilities!;
+  } finally {
+    await context.dispose();
+  }
+}
+
+describe("score", () => {
+  test("a greedy continuation is the top candidate at each of its positions; the logprobs are the model's own", async () => {
+    await using h = await shared.connect();
+    for (const prompt of ["Hello", " one", " la", " one two three"]) {
+      const generated = await h.ok<{ text: string }>("generate", { prompt, temperature: 0, max_tokens: 12 });
+      const promptTokens = (await h.ok<{ count: number }>("count_tokens", { texts: [prompt] })) as unknown as { total: number };
+      const scored = await h.ok<Scored>("score", { text: prompt + generated.text });
+      expect(scored.conditioned_on_bos).toBe(true);
+      const continuation = scored.tokens.slice(promptTokens.total);
+      expect(continuation.length).toBeGreaterThan(0);
+      for (const t of continuation) {
+        expect(t.top[0]!.id, `${JSON.stringify(prompt)}: ${t.piece}`).toBe(t.id);
+        expect(t.logprob).toBe(t.top[0]!.logprob);
+      }
+      const known = scored.tokens.map((t) => t.logprob!);
+      const mean = known.reduce((a, b) => a + b, 0) / known.length;
+      expect(scored.mean_logprob).toBeCloseTo(mean, 5);
+      expect(Math.abs(scored.perplexity! - Math.exp(-mean)) / Math.exp(-mean)).toBeLessThan(1e-5);
+    }
+  });
+
+  test("each logprob is log of node-llama-cpp's own probability of that token after BOS and the text before it", async () => {
+    await using h = await shared.connect();
+    const text = "Hello world! one two red";
+    const scored = await h.ok<Scored>("score", { text, top_n: 3 });
+    const ids = model.tokenize(text);
+    expect(scored.tokens.map((t) => t.id)).toEqual([...ids]);
+    for (let i = 0; i < ids.length; i++) {
+      const probs = await direct([model.tokens.bos!, ...ids.slice(0, i)]);
+      expect(scored.tokens[i]!.logprob, `token ${i}`).toBeCloseTo(Math.log(probs.get(ids[i]!)!), 4);
+      expect(scored.tokens[i]!.top.map((a) => a.id)).toEqual([...probs.keys()].slice(0, 3));
+    }
+  });
+
+  test("a text longer than the context is scored in windows, every token once; past --score-max-tokens it is refused", async () => {
+    await using h = await shared.connect({ contextSize: 64, scoreMaxTokens: 1000 });
+    const scored = await h.ok<Scored & { context_size: number }>("score", { text: " la".repeat(900), top_n: 1 });
+    expect(scored.tokens).toHaveLength(900);
+    // The first window holds BOS and context - 1 tokens; each later one scores at most half a context more.
+    expect(scored.windows).toBe(1 + Math.ceil((900 - (scored.context_size - 1)) / (scored.context_size - Math.floor(scored.context_size / 2) - 1)));
+    expect(scored.windows).toBeGreaterThan(2);
+    // Every " la" after the first follows " la" with the same history: the same logprob in every window.
+    const later = scored.tokens.slice(1).map((t) => t.logprob!);
+    for (const lp of later) expect(lp).toBeCloseTo(later[0]!, 4);
+    expect(await h.fails("score", { text: " la".repeat(1001) })).toMatch(/1001 tokens; score takes at most 1000/);
+  });
+});
+
+describe("next_token", () => {
+  test("the kept candidates' p_sample equal node-llama-cpp's own sampler (top-k, top-p, min-p, temperature), seeded settings", async () => {
+    await using h = await shared.connect();
+    const random = prng(7);
+    for (let i = 0; i < 12; i++) {
+      const settings = {
+        temperature: [0.3, 0.7, 1, 1.5][i % 4]!,
+        topK: [0, 3, 5, 40][Math.floor(random() * 4)]!,
+        // Not 0.5, 0.25...: with the eight colours equally likely, a cut exactly on a boundary falls either side by float rounding.
+        topP: [1, 0.45, 0.9][Math.floor(random() * 3)]!,
+        minP: [0, 0.05, 0.5][Math.floor(random() * 3)]!,
+      };
+      const prompt = [" pick", " red", "Hello", " one"][i % 4]!;
+      const ours = await h.ok<Next>("next_token", { prompt, temperature: settings.temperature, top_k: settings.topK, top_p: settings.topP, min_p: settings.minP, n: 20 });
+      const theirs = await direct(prompt, settings);
+      const kept = ours.candidates.filter((c) => c.kept);
+      const what = JSON.stringify({ prompt, settings });
+      expect(kept.length, what).toBe(Math.min(theirs.size, 20));
+      // Equal probabilities (the colours are designed uniform) may be kept in either order: the values must agree,
+      // and the ids wherever a probability is not tied with another.
+      const oursSorted = kept.map((c) => c.p_sample).sort((a, b) => b - a);
+      const theirsSorted = [...theirs.values()].slice(0, 20).sort((a, b) => b - a);
+      oursSorted.forEach((v, j) => expect(v, what).toBeCloseTo(theirsSorted[j]!, 4));
+      for (const c of kept) {
+        const tied = ours.candidates.some((o) => o.id !== c.id && Math.abs(o.probability - c.probability) < 1e-6);
+        if (!tied) expect(theirs.get(c.id as Token), `${what} ${c.piece}`).toBeCloseTo(c.p_sample, 4);
+      }
+      if (ours.kept <= 20) expect(kept.reduce((a, c) => a + c.p_sample, 0)).toBeCloseTo(1, 5);
+      expect(ours.kept).toBe(theirs.size);
+    }
+  });
+
+  test("probabilities are the raw distribution; temperature 0 samples the top one; temperature flattens or sharpens", async () => {
+    await using h = await shared.connect();
+    const raw = await direct(" pick");
+    const greedy = await h.ok<Next>("next_token", { prompt: " pick", temperature: 0, n: 8 });
+    expect(greedy.candidates.map((c) => c.id)).toEqual([...raw.keys()].slice(0, 8));
+    for (const c of greedy.candidates) expect(c.probability).toBeCloseTo(raw.get(c.id as Token)!, 6);
+    expect(greedy.candidates.map((c) => c.p_sample)).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(greedy.kept).toBe(1);
+    const hot = await h.ok<Next>("next_token", { prompt: "Hello", temperature: 2, top_k: 0, top_p: 1, min_p: 0, n: 3 });
+    const cold = await h.ok<Next>("next_token", { prompt: "Hello", temperature: 0.5, top_k: 0, top_p: 1, min_p: 0, n: 3 });
+    expect(hot.candidates[0]!.after_temperature).toBeLessThan(hot.candidates[0]!.probability);
+    expect(cold.candidates[0]!.after_temperature).toBeGreaterThan(cold.candidates[0]!.probability);
+  });
+
+  test("the stage arithmetic on hand-made distributions: ties, a top_p reached exactly, min_p against the best", () => {
+    const p = [0.4, 0.3, 0.2, 0.1];
+    expect(samplerStages(p, { temperature: 1, topK: 0, topP: 0.7, minP: 0 }).kept).toBe(2);
+    expect(samplerStages(p, { temperature: 1, topK: 3, topP: 1, minP: 0 }).kept).toBe(3);
+    expect(samplerStages(p, { temperature: 1, topK: 0, topP: 1, minP: 0.5 }).kept).toBe(3);
+    const all = samplerStages(p, { temperature: 1, topK: 0, topP: 1, minP: 0 });
+    expect(all.stages.map((s) => s.pSample)).toEqual(p.map((x) => expect.closeTo(x, 12) as unknown as number));
+    const zeros = samplerStages([1, 0, 0], { temperature: 0.5, topK: 0, topP: 1, minP: 0 });
+    expect(zeros.stages.map((s) => s.afterTemperature)).toEqual([1, 0, 0]);
+  });
+});
