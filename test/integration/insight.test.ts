@@ -5,6 +5,7 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { acquireLlama } from "../../src/llm/local/binding.js";
+import { iobTags, placeEntities, tokenRanges } from "../../src/insight/entities.js";
 import { samplerStages } from "../../src/insight/sampler.js";
 import { sharedServices } from "../helpers/harness.js";
 import { prng } from "../helpers/prng.js";
@@ -153,3 +154,76 @@ describe("next_token", () => {
     expect(zeros.stages.map((s) => s.afterTemperature)).toEqual([1, 0, 0]);
   });
 });
+
+describe("extract_entities", () => {
+  test("entities are placed at their text, labels only from the list, and the model's tokens tagged B-/I-/O consistently", async () => {
+    await using h = await shared.connect();
+    const text = "Hello world! Ada Lovelace met Charles Babbage in London.";
+    const out = await h.ok<{
+      entities: Array<{ text: string; label: string; start: number; end: number }>;
+      tokens: Array<{ id: number; piece: string; tag: string }>;
+      dropped: Array<{ text: string; label: string; why: string }>;
+    }>("extract_entities", { text, labels: ["PERSON", "PLACE"] });
+    const tokenized = await h.ok<{ tokens: Array<{ id: number; piece: string }> }>("tokenize", { text });
+    expect(out.tokens.map((t) => [t.id, t.piece])).toEqual(tokenized.tokens.map((t) => [t.id, t.piece]));
+    for (const e of [...out.entities, ...out.dropped]) expect(["PERSON", "PLACE"]).toContain(e.label);
+    for (const e of out.entities) expect(text.slice(e.start, e.end)).toBe(e.text);
+    for (const d of out.dropped) expect(d.why === "empty" || !text.includes(d.text) || d.why.startsWith("every occurrence")).toBe(true);
+    checkTags(text, out.tokens, out.entities);
+  });
+
+  test("seeded texts and entities: spans slice back to their text, tokens cover the text, tags follow the spans", () => {
+    const alphabet = ["Ada", " ", "Lovelace", "é", "日本", "🦙", ",", "London", "\n", "a", "ß"];
+    for (let seed = 1; seed <= 300; seed++) {
+      const random = prng(seed);
+      const text = Array.from({ length: 2 + Math.floor(random() * 20) }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
+      const named = Array.from({ length: Math.floor(random() * 5) }, () => {
+        const a = Math.floor(random() * text.length);
+        const b = Math.min(text.length, a + 1 + Math.floor(random() * 8));
+        return { text: random() < 0.8 ? text.slice(a, b) : "Babbage", label: random() < 0.5 ? "PERSON" : "PLACE" };
+      });
+      const { spans, dropped } = placeEntities(text, named);
+      for (const s of spans) expect(text.slice(s.start, s.end), `seed ${seed}`).toBe(s.text);
+      for (let i = 1; i < spans.length; i++) expect(spans[i]!.start).toBeGreaterThanOrEqual(spans[i - 1]!.end);
+      expect(spans.length + dropped.length).toBe(named.length);
+      // Tokens: the text's bytes cut at random places, inside characters too.
+      const bytes = Buffer.from(text, "utf8");
+      const cuts = [...new Set(Array.from({ length: Math.floor(random() * 10) }, () => Math.floor(random() * bytes.length)))].sort((x, y) => x - y).filter((c) => c > 0);
+      const pieces = [0, ...cuts].map((from, i) => bytes.subarray(from, [...cuts, bytes.length][i]));
+      const ranges = tokenRanges(text, pieces)!;
+      expect(ranges, `seed ${seed}`).toBeDefined();
+      expect(ranges[0]!.start).toBe(0);
+      expect(ranges.at(-1)!.end).toBe(text.length);
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.start).toBeLessThanOrEqual(ranges[i - 1]!.end);
+      checkTags(text, ranges.map((r, i) => ({ ...r, tag: iobTags(ranges, spans)[i]! })), spans, ranges);
+    }
+  });
+});
+
+/**
+ * Every token overlapping an entity is tagged with its label, B- on the entity's first token and I- after; others O.
+ * A token that overlaps two entities (one token holding the end of one and the start of the next) is the first's.
+ */
+function checkTags(text: string, tokens: Array<{ tag: string; piece?: string }>, spans: Array<{ label: string; start: number; end: number }>, given?: Array<{ start: number; end: number }>) {
+  const ranges =
+    given ??
+    (() => {
+      // The tokens' character ranges, from their pieces in order (the tests' BPE text has no SentencePiece space).
+      let at = 0;
+      return tokens.map((t) => {
+        const start = at;
+        at = Math.min(text.length, at + (t.piece ?? "").length);
+        return { start, end: at };
+      });
+    })();
+  const overlaps = (r: { start: number; end: number }, s: { start: number; end: number }) => r.start < s.end && r.end > s.start;
+  spans.forEach((span, k) => {
+    const covering = ranges.map((r, i) => [r, i] as const).filter(([r]) => overlaps(r, span) && !spans.slice(0, k).some((earlier) => overlaps(r, earlier))).map(([, i]) => i);
+    if (covering.length === 0) return;
+    expect(tokens[covering[0]!]!.tag).toBe(`B-${span.label}`);
+    for (const i of covering.slice(1)) expect(tokens[i]!.tag).toBe(`I-${span.label}`);
+  });
+  ranges.forEach((r, i) => {
+    if (!spans.some((s) => r.start < s.end && r.end > s.start)) expect(tokens[i]!.tag).toBe("O");
+  });
+}
