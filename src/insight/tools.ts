@@ -2,11 +2,12 @@
 import type { ToolSpec } from "../tool.js";
 import type { InsightToolDeps } from "./deps.js";
 import { extractEntities } from "./extract-entities.js";
+import { judge } from "./judge.js";
 import { nextToken } from "./next-token.js";
 import { score } from "./score.js";
 
 export type { InsightToolDeps } from "./deps.js";
 
 export function insightTools(deps: InsightToolDeps): ToolSpec[] {
-  return [score(deps), nextToken(deps), extractEntities(deps)];
+  return [score(deps), nextToken(deps), extractEntities(deps), judge(deps)];
 }

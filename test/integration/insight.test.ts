@@ -6,6 +6,7 @@ import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { acquireLlama } from "../../src/llm/local/binding.js";
 import { iobTags, placeEntities, tokenRanges } from "../../src/insight/entities.js";
+import { judgePrompt } from "../../src/insight/judge.js";
 import { samplerStages } from "../../src/insight/sampler.js";
 import { sharedServices } from "../helpers/harness.js";
 import { prng } from "../helpers/prng.js";
@@ -227,3 +228,48 @@ function checkTags(text: string, tokens: Array<{ tag: string; piece?: string }>,
     if (!spans.some((s) => r.start < s.end && r.end > s.start)) expect(tokens[i]!.tag).toBe("O");
   });
 }
+
+describe("judge", () => {
+  const rubric = { criteria: "Is the answer correct?", score1: "Wrong.", score2: "Mostly wrong.", score3: "Half right.", score4: "Mostly right.", score5: "Right." };
+
+  test("absolute: a score forced by the grammar, which is the most probable of the five at its position; the expected score weighs them", async () => {
+    await using h = await shared.connect();
+    const out = await h.ok<{ score: number; feedback: string; expected_score: number; probabilities: Record<string, number> }>("judge", {
+      instruction: "What is one plus one?",
+      response: "Two.",
+      reference_answer: "Two.",
+      rubric,
+    });
+    expect(out.score).toBeGreaterThanOrEqual(1);
+    expect(out.score).toBeLessThanOrEqual(5);
+    expect(out.feedback.length).toBeGreaterThan(0);
+    const p = [1, 2, 3, 4, 5].map((i) => out.probabilities[String(i)]!);
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(out.expected_score).toBeCloseTo(p.reduce((a, x, i) => a + (i + 1) * x, 0), 4); // from probabilities rounded to 1e-6
+    // Greedy under the grammar: the score chosen is the most probable of the five.
+    expect(out.score).toBe(p.indexOf(Math.max(...p)) + 1);
+  });
+
+  test("relative: with response_b the judge names the better one; a prompt past the context is refused with its size", async () => {
+    await using h = await shared.connect();
+    const out = await h.ok<{ winner: string; feedback: string }>("judge", { instruction: "Say hello.", response: "Hello!", response_b: "Goodbye.", rubric });
+    expect(["A", "B"]).toContain(out.winner);
+    await using small = await shared.connect({ contextSize: 256 });
+    expect(await small.fails("judge", { instruction: "x ".repeat(2000), response: "y", rubric })).toMatch(/The prompt is \d+ tokens; the context holds 256/);
+  });
+
+  test("the prompt has Prometheus 2's sections, in order", () => {
+    const absolute = judgePrompt({ instruction: "I", response: "R", reference: "F", rubric });
+    const order = ["###Task Description:", "###The instruction to evaluate:\nI", "###Response to evaluate:\nR", "###Reference Answer (Score 5):\nF", "###Score Rubrics:\n[Is the answer correct?]\nScore 1: Wrong.", "Score 5: Right.", "###Feedback: "];
+    let at = -1;
+    for (const part of order) {
+      const next = absolute.indexOf(part);
+      expect(next, part).toBeGreaterThan(at);
+      at = next;
+    }
+    expect(absolute).toMatch(/\[RESULT\] \(a number from 1 to 5\)/);
+    const relative = judgePrompt({ instruction: "I", response: "R", responseB: "S", rubric });
+    expect(relative).toContain("###Response A:\nR\n\n###Response B:\nS");
+    expect(relative).toMatch(/\[RESULT\] \(A or B\)/);
+  });
+});
