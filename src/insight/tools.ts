@@ -4,10 +4,11 @@ import type { InsightToolDeps } from "./deps.js";
 import { extractEntities } from "./extract-entities.js";
 import { judge } from "./judge.js";
 import { nextToken } from "./next-token.js";
+import { rerank } from "./rerank.js";
 import { score } from "./score.js";
 
 export type { InsightToolDeps } from "./deps.js";
 
 export function insightTools(deps: InsightToolDeps): ToolSpec[] {
-  return [score(deps), nextToken(deps), extractEntities(deps), judge(deps)];
+  return [score(deps), nextToken(deps), extractEntities(deps), judge(deps), rerank(deps)];
 }

@@ -278,6 +278,11 @@ export interface Engine extends Planner {
   score(text: string, options: { topN: number; maxTokens: number; signal?: AbortSignal | undefined }): Promise<ScoredText & { model: ModelInfo; backend: string }>;
   /** The next-token distribution after a prompt. */
   nextTokens(prompt: string, options: { special: boolean; signal?: AbortSignal | undefined }): Promise<Distribution & { model: ModelInfo; backend: string }>;
+  /**
+   * Relevance of each document to a query from a reranker model (a classification head scores the pair), or null
+   * when the model is not a reranker (the caller then ranks by embeddings).
+   */
+  rank(query: string, documents: readonly string[], options?: CallOptions): Promise<{ model: string; backend: string; scores: number[] } | null>;
   /** One planning step: the model answers, or asks for calls of the functions offered (see planning.ts). */
   plan(request: PlanRequest, options?: { signal?: AbortSignal | undefined }): Promise<PlanResult>;
   close(): Promise<void>;

@@ -210,6 +210,12 @@ type KvValue =
 export interface TinyModelOptions {
   /** Leave out tokenizer.chat_template (for the plain-format fallback). Default: included. */
   chatTemplate?: boolean;
+  /**
+   * A reranker instead (qwen3 architecture with a classification head, rank pooling): attention averages every
+   * token's embedding into each position, and the head scores the colour slot, so a text with more colours in it
+   * ranks higher.
+   */
+  reranker?: boolean;
   /** Metadata keys to leave out (to build a bad model on purpose). */
   omitKeys?: string[];
   /** Cut the file after this many bytes (a corrupt download). */
@@ -366,13 +372,34 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     { name: "output_norm.weight", dims: [E], data: ones(E) },
     { name: "output.weight", dims: [E, nVocab], data: output },
   ];
+  const identity = (n: number) => {
+    const m = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) m[i * n + i] = 1;
+    return m;
+  };
+  const reranker = options.reranker === true;
+  if (reranker) {
+    // Two outputs ("yes", "no"), softmaxed by llama.cpp for a qwen3 reranker: "yes" reads the colour slot (for) and
+    // the default slot, which most tokens use (against); "no" is 0.
+    const head = new Float32Array(E * 2);
+    head[1] = 0.5;
+    head[0] = -0.5;
+    tensors.push({ name: "cls.output.weight", dims: [E, 2], data: head });
+  }
   for (let b = 0; b < blocks; b++) {
+    if (reranker) {
+      tensors.push(
+        { name: `blk.${b}.attn_q_norm.weight`, dims: [E / HEADS], data: ones(E / HEADS) },
+        { name: `blk.${b}.attn_k_norm.weight`, dims: [E / HEADS], data: ones(E / HEADS) },
+      );
+    }
     tensors.push(
       { name: `blk.${b}.attn_norm.weight`, dims: [E], data: ones(E) },
       { name: `blk.${b}.attn_q.weight`, dims: [E, E], data: zeros(E * E) },
       { name: `blk.${b}.attn_k.weight`, dims: [E, E], data: zeros(E * E) },
-      { name: `blk.${b}.attn_v.weight`, dims: [E, E], data: zeros(E * E) },
-      { name: `blk.${b}.attn_output.weight`, dims: [E, E], data: zeros(E * E) },
+      // Zero queries and keys attend uniformly: with identity values and output, each position adds the mean of those before it.
+      { name: `blk.${b}.attn_v.weight`, dims: [E, E], data: reranker ? identity(E) : zeros(E * E) },
+      { name: `blk.${b}.attn_output.weight`, dims: [E, E], data: reranker ? identity(E) : zeros(E * E) },
       { name: `blk.${b}.ffn_norm.weight`, dims: [E], data: ones(E) },
       { name: `blk.${b}.ffn_gate.weight`, dims: [E, FF], data: zeros(E * FF) },
       { name: `blk.${b}.ffn_up.weight`, dims: [E, FF], data: zeros(E * FF) },
@@ -380,19 +407,26 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     );
   }
 
+  const arch = reranker ? "qwen3" : "llama";
   const kv: Array<[string, KvValue]> = [
-    ["general.architecture", { type: "str", value: "llama" }],
+    ["general.architecture", { type: "str", value: arch }],
     ["general.name", { type: "str", value: options.name ?? "lam-tiny-test" }],
     ["general.alignment", { type: "u32", value: 32 }],
     ["general.file_type", { type: "u32", value: 0 }],
-    ["llama.context_length", { type: "u32", value: CONTEXT_LENGTH }],
-    ["llama.embedding_length", { type: "u32", value: E }],
-    ["llama.block_count", { type: "u32", value: blocks }],
-    ["llama.feed_forward_length", { type: "u32", value: FF }],
-    ["llama.attention.head_count", { type: "u32", value: HEADS }],
-    ["llama.attention.head_count_kv", { type: "u32", value: HEADS }],
-    ["llama.rope.dimension_count", { type: "u32", value: E / HEADS }],
-    ["llama.attention.layer_norm_rms_epsilon", { type: "f32", value: 1e-5 }],
+    [`${arch}.context_length`, { type: "u32", value: CONTEXT_LENGTH }],
+    [`${arch}.embedding_length`, { type: "u32", value: E }],
+    [`${arch}.block_count`, { type: "u32", value: blocks }],
+    [`${arch}.feed_forward_length`, { type: "u32", value: FF }],
+    [`${arch}.attention.head_count`, { type: "u32", value: HEADS }],
+    [`${arch}.attention.head_count_kv`, { type: "u32", value: HEADS }],
+    [`${arch}.rope.dimension_count`, { type: "u32", value: E / HEADS }],
+    [`${arch}.attention.layer_norm_rms_epsilon`, { type: "f32", value: 1e-5 }],
+    ...(reranker
+      ? ([
+          [`${arch}.pooling_type`, { type: "u32", value: 4 }],
+          [`${arch}.classifier.output_labels`, { type: "strs", value: ["yes", "no"] }],
+        ] as Array<[string, KvValue]>)
+      : []),
     ...((kind === "bpe"
       ? [
           ["tokenizer.ggml.model", { type: "str", value: "gpt2" }],

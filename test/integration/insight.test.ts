@@ -2,6 +2,9 @@
  * The look-inside tools on the real llama.cpp with the tests' model. Expectations come from the model itself: its
  * greedy continuation, and node-llama-cpp's own sampler on the same model (loaded here beside the server's).
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { acquireLlama } from "../../src/llm/local/binding.js";
@@ -10,6 +13,7 @@ import { judgePrompt } from "../../src/insight/judge.js";
 import { samplerStages } from "../../src/insight/sampler.js";
 import { sharedServices } from "../helpers/harness.js";
 import { prng } from "../helpers/prng.js";
+import { writeTinyModel } from "../helpers/tiny-model.js";
 
 interface Scored {
   perplexity: number | null;
@@ -271,5 +275,39 @@ describe("judge", () => {
     const relative = judgePrompt({ instruction: "I", response: "R", responseB: "S", rubric });
     expect(relative).toContain("###Response A:\nR\n\n###Response B:\nS");
     expect(relative).toMatch(/\[RESULT\] \(A or B\)/);
+  });
+});
+
+describe("rerank", () => {
+  const documents = ["one two three", " red green blue", "Hello world", " red one two", " white"];
+
+  test("with a reranker model (a classification head): each pair scored by the model, as node-llama-cpp's own ranking context does", async () => {
+    const path = writeTinyModel(join(mkdtempSync(join(tmpdir(), "lam-reranker-")), "reranker.gguf"), { reranker: true, name: "lam-tiny-reranker" });
+    await using h = await shared.connect({ embeddingModel: path });
+    const out = await h.ok<{ method: string; model: string; results: Array<{ index: number; score: number }> }>("rerank", { query: "Which colours?", documents });
+    expect(out).toMatchObject({ method: "ranking", model: "lam-tiny-reranker" });
+    const reranker = await model.llama.loadModel({ modelPath: path });
+    try {
+      const context = await reranker.createRankingContext({ contextSize: 512 });
+      const theirs = await context.rankAll("Which colours?", documents);
+      await context.dispose();
+      for (const r of out.results) expect(r.score).toBeCloseTo(theirs[r.index]!, 5);
+    } finally {
+      await reranker.dispose();
+    }
+    // The designed head favours colours: the text of three colours first, one without any last.
+    expect(out.results[0]!.index).toBe(1);
+    expect([0, 2]).toContain(out.results.at(-1)!.index);
+    const top2 = await h.ok<{ results: unknown[] }>("rerank", { query: "Which colours?", documents, top: 2 });
+    expect(top2.results).toHaveLength(2);
+  });
+
+  test("without one: by the cosine of embeddings, as similarity ranks them, and it says so", async () => {
+    await using h = await shared.connect();
+    const out = await h.ok<{ method: string; results: Array<{ index: number; score: number }> }>("rerank", { query: " red", documents });
+    expect(out.method).toBe("embeddings");
+    const similar = await h.ok<{ results: Array<{ index: number; score: number }> }>("similarity", { query: " red", texts: documents });
+    expect(out.results.map((r) => r.index)).toEqual(similar.results.map((r) => r.index));
+    out.results.forEach((r, i) => expect(r.score).toBeCloseTo(similar.results[i]!.score, 5));
   });
 });

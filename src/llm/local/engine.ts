@@ -7,7 +7,7 @@
 import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
+import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel, LlamaRankingContext } from "node-llama-cpp";
 import { ToolError, messageOf } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type {
@@ -82,6 +82,7 @@ export class LocalEngine implements Engine {
   private readyPool: SequencePool | undefined;
   private embedding: Promise<LlamaEmbeddingContext> | undefined;
   private embeddingLock: Promise<unknown> = Promise.resolve();
+  private ranking: Promise<LlamaRankingContext> | undefined;
   private readonly listeners = new Set<LoadListener>();
   private readonly source: ModelSource;
   private closed = false;
@@ -170,6 +171,29 @@ export class LocalEngine implements Engine {
 
   async chat(request: ChatRequest, options: GenerateOptions = {}): Promise<ChatResult> {
     return chat(await this.generationTarget(options), request, options);
+  }
+
+  async rank(query: string, documents: readonly string[], options: CallOptions = {}): Promise<{ model: string; backend: string; scores: number[] } | null> {
+    const loaded = await this.model(options);
+    if (!loaded.model.fileInsights.supportsRanking) return null;
+    this.ranking ??= this.retryable(
+      async () => {
+        try {
+          return await loaded.model.createRankingContext({ contextSize: this.contextSizeFor(loaded) });
+        } catch (error) {
+          throw new ToolError(`llama.cpp could not create a ranking context: ${messageOf(error)}`, { hint: "Lower --context-size.", code: "engine_unavailable" });
+        }
+      },
+      () => (this.ranking = undefined),
+    );
+    const context = await this.ranking;
+    // One ranking at a time on the context (as embeddings are).
+    const run = this.embeddingLock.then(async () => {
+      if (options.signal?.aborted) throw new ToolError("cancelled", { code: "cancelled" });
+      return { model: loaded.info.name, backend: "local", scores: await context.rankAll(query, [...documents]) };
+    });
+    this.embeddingLock = run.catch(() => undefined);
+    return run;
   }
 
   async score(text: string, options: { topN: number; maxTokens: number; signal?: AbortSignal | undefined }): Promise<ScoredText & { model: ModelInfo; backend: string }> {
@@ -291,6 +315,9 @@ export class LocalEngine implements Engine {
     const embedding = await this.embedding?.catch(() => undefined);
     this.embedding = undefined;
     await embedding?.dispose().catch(() => undefined);
+    const ranking = await this.ranking?.catch(() => undefined);
+    this.ranking = undefined;
+    await ranking?.dispose().catch(() => undefined);
     const models = [this.vocab, this.full].filter((p): p is Promise<LoadedModel> => p !== undefined);
     this.vocab = this.full = undefined;
     for (const p of models) {

@@ -270,6 +270,11 @@ export class RemoteEngine implements Engine {
     };
   }
 
+  /** Servers do rerank (llama-server's /v1/rerank with --reranking), but not through one API everyone shares: embeddings rank instead. */
+  async rank(): Promise<null> {
+    return null;
+  }
+
   score(): Promise<never> {
     return Promise.reject(this.noProbabilities("score"));
   }
