@@ -15,11 +15,11 @@ import { VERSION } from "./version.js";
 const INSPECTOR = "npx -y @modelcontextprotocol/inspector@0.17.2";
 
 function parseCli(argv: string[]) {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   };
-  for (const s of SETTINGS) options[s.flag] = { type: "boolean" in s && s.boolean ? "boolean" : "string" };
+  for (const s of SETTINGS) options[s.flag] = { type: "boolean" in s && s.boolean ? "boolean" : "string", ...("repeatable" in s && s.repeatable ? { multiple: true } : {}) };
   const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   const settings: Record<string, unknown> = {};
   for (const s of SETTINGS) if (values[s.flag] !== undefined) settings[s.key] = values[s.flag];

@@ -48,6 +48,8 @@ interface SettingDefinition {
   boolean?: boolean;
   /** A file or directory path: a leading ~ is the home directory. */
   path?: boolean;
+  /** The flag may be given several times (each adds one value); its environment twin takes them comma-separated. */
+  repeatable?: boolean;
   /** The default as documented, where the real one depends on the machine (a home directory). */
   shownDefault?: string;
 }
@@ -174,6 +176,16 @@ const DEFINITIONS = [
     value: "N",
     help: "Requests in flight to each inference server URL; more wait their turn (match the server's parallel slots, -np).",
     schema: intFrom(1, 1024).default(4),
+  },
+  {
+    key: "lora",
+    group: "Model",
+    value: "PATH[:SCALE]",
+    help:
+      "A LoRA adapter GGUF applied to generation (scale default 1); give the flag once per adapter, or a comma-separated list in " +
+      "the environment. The receipts and lam://model list them.",
+    schema: list.pipe(z.array(z.string().regex(/^(?!:).+?(:-?\d+(\.\d+)?)?$/, "PATH or PATH:SCALE (a number)"))).default([]),
+    repeatable: true,
   },
   {
     key: "sequences",
@@ -496,6 +508,7 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
       source[s.key] = `--${s.flag}`;
     }
     if (s.path && typeof merged[s.key] === "string") merged[s.key] = expandHome(merged[s.key] as string);
+    if (s.key === "lora" && Array.isArray(merged[s.key])) merged[s.key] = (merged[s.key] as string[]).map((v) => expandHome(v));
   }
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
@@ -507,12 +520,23 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
     throw new ConfigError(problems);
   }
   const config = { ...parsed.data } as Record<string, unknown>;
+  if ((config.lora as string[]).length > 0 && (config.llmUrl as string[]).length > 0) {
+    throw new ConfigError([`${source.lora ?? "--lora"}: LoRA adapters apply to the local model; with --llm-url the server generates, so give the adapter to it (llama-server --lora FILE)`]);
+  }
   // The default model is for running alone: with an inference server, nothing is downloaded unless asked for.
   if (config.model === undefined && (config.llmUrl as string[]).length === 0) config.model = DEFAULT_MODEL;
   config.modelsDir = resolve(String(config.modelsDir));
   config.stateDir = resolve(typeof config.stateDir === "string" ? config.stateDir : defaultStateDir(env));
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
+}
+
+/** The adapters of --lora: each PATH[:SCALE] as a resolved path and a scale (default 1). */
+export function loraAdapters(config: Pick<Config, "lora">): Array<{ path: string; scale: number }> {
+  return config.lora.map((entry) => {
+    const m = /^(.+?):(-?\d+(?:\.\d+)?)$/.exec(entry);
+    return m ? { path: resolve(m[1]!), scale: Number(m[2]) } : { path: resolve(entry), scale: 1 };
+  });
 }
 
 /** The platform's state directory for lam-mcp (XDG on Linux and the BSDs). */
@@ -617,7 +641,7 @@ export function helpText(version: string): string {
   const rows = GROUPS.flatMap((group) => [
     `${group}:`,
     ...SETTINGS.filter((s) => s.group === group).map((s) => {
-      const flag = `--${s.flag}${s.value && !s.boolean ? ` ${s.value}` : ""}`;
+      const flag = `--${s.flag}${s.value && !s.boolean ? ` ${s.value}` : ""}${s.repeatable ? " (repeatable)" : ""}`;
       const def = shownDefault(s);
       return `  ${flag}\n      ${s.help}${def ? ` [default: ${def}]` : ""}\n      env: ${s.env}`;
     }),

@@ -10,7 +10,7 @@ import { ActionRegistry } from "./actions/registry.js";
 import type { LoadedAction } from "./actions/loader.js";
 import { previewTool, type ActionDeps } from "./actions/tools.js";
 import { ToolCatalog } from "./catalog.js";
-import { DEFAULT_MODEL, type Config } from "./config.js";
+import { DEFAULT_MODEL, loraAdapters, type Config } from "./config.js";
 import { generationTools } from "./generation/tools.js";
 import { insightTools } from "./insight/tools.js";
 import { messageOf } from "./errors.js";
@@ -71,7 +71,7 @@ export interface ServiceOptions {
 function assemble(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>>) {
   const telemetry = new Telemetry();
   const onLoad = (ms: number, vocabOnly: boolean) => telemetry.emit({ type: "model_load", ms, vocabOnly });
-  const local = (model: string) => new LocalEngine({ ...config, model }, log, onLoad);
+  const local = (model: string, adapters: ReadonlyArray<{ path: string; scale: number }> = []) => new LocalEngine({ ...config, model, adapters }, log, onLoad);
   // With an inference server, it does the work; a --model given as well is its tokenizer (vocabulary-only).
   const engine: Engine =
     config.llmUrl.length > 0
@@ -87,7 +87,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
           },
           config.model === undefined ? undefined : local(config.model),
         )
-      : local(config.model ?? DEFAULT_MODEL);
+      : local(config.model ?? DEFAULT_MODEL, loraAdapters(config));
   const embeddingEngine: Engine = config.embeddingModel ? local(config.embeddingModel) : engine;
   let search: Promise<SearchRuntime> | undefined;
   const searchRuntime = () =>

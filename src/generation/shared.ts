@@ -30,7 +30,13 @@ const Timings = z.object({
 });
 const Receipt = z.object({
   backend: z.string().describe('Where it ran: "local", or the inference server\'s URL'),
-  model: z.object({ name: z.string(), file: z.string(), size_bytes: z.number(), quantization: z.string() }),
+  model: z.object({
+    name: z.string(),
+    file: z.string(),
+    size_bytes: z.number(),
+    quantization: z.string(),
+    lora: z.array(z.object({ file: z.string(), scale: z.number() })).optional().describe("LoRA adapters applied (--lora)"),
+  }),
   sampler: SamplerOutput,
   constraint: z.enum(["none", "json_schema", "grammar"]),
   context_size: z.number().int(),
@@ -89,7 +95,13 @@ export function generationOutput(r: GenerationResult, sampler: Sampler, constrai
     timings: { prompt_ms: r.promptMs, generation_ms: r.generationMs, tokens_per_second: r.tokensPerSecond },
     receipt: {
       backend: r.backend,
-      model: { name: r.model.name, file: r.model.file, size_bytes: r.model.sizeBytes, quantization: r.model.quantization },
+      model: {
+        name: r.model.name,
+        file: r.model.file,
+        size_bytes: r.model.sizeBytes,
+        quantization: r.model.quantization,
+        ...(r.model.adapters ? { lora: r.model.adapters } : {}),
+      },
       sampler,
       constraint: constraint.constraint.kind,
       context_size: r.contextSize,

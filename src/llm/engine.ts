@@ -38,6 +38,8 @@ export interface ModelInfo {
   vocabularySize: number;
   embeddingSize: number;
   chatTemplate: boolean;
+  /** LoRA adapters applied to generation (--lora), when there are any. */
+  adapters?: Array<{ file: string; scale: number }>;
 }
 
 /** What a backend can do. */

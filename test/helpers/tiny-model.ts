@@ -324,15 +324,8 @@ interface Tensor {
   data: Float32Array;
 }
 
-export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
-  const kind = options.vocabulary ?? "bpe";
-  const vocab = buildVocabulary(kind);
-  const nVocab = vocab.tokens.length;
-  const E = options.embeddingSize ?? EMBEDDING_SIZE;
-  const FF = options.feedForward ?? FEED_FORWARD;
-  const blocks = options.blocks ?? 1;
-
-  // Slots: 0 = default, 1 = colours, then one per designed token.
+/** The embedding slot of each designed token: 0 = default, 1 = colours (and " pick"), then one per chain's source. */
+function designedSlots(kind: "bpe" | "spm", vocab: TinyVocabulary) {
   const slotOf = new Map<number, number>();
   const colourIds = kind === "bpe" ? COLOURS.map((c) => vocab.idOf(c)) : [];
   if (kind === "bpe") for (const id of [...colourIds, vocab.idOf(" pick")]) slotOf.set(id, 1);
@@ -344,6 +337,46 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     if (!slotOf.has(id)) slotOf.set(id, nextSlot++);
   }
   if (nextSlot > SIGNATURE_FROM) throw new Error("too many designed tokens for the embedding size");
+  return { slotOf, colourIds, chains, idOf };
+}
+
+/**
+ * A LoRA adapter GGUF for the tiny BPE model (llama.cpp's format: general.type adapter, adapter.type lora, a rank-1
+ * lora_a / lora_b pair on output.weight): it adds `delta` to the logit of `to` wherever the last token is `from`
+ * (at scale 1; llama.cpp multiplies by the scale given and alpha / rank).
+ */
+export function buildTinyLora(options: { from: string; to: string; delta: number; embeddingSize?: number; arch?: string }): Buffer {
+  const vocab = buildVocabulary("bpe");
+  const E = options.embeddingSize ?? EMBEDDING_SIZE;
+  const { slotOf } = designedSlots("bpe", vocab);
+  const slot = slotOf.get(vocab.idOf(options.from));
+  if (slot === undefined) throw new Error(`${options.from} has no slot of its own`);
+  const a = new Float32Array(E); // ne [E, 1]: reads the slot
+  a[slot] = 1;
+  const b = new Float32Array(vocab.tokens.length); // ne [1, nVocab]: writes the target's logit
+  b[vocab.idOf(options.to)] = options.delta;
+  const tensors: Tensor[] = [
+    { name: "output.weight.lora_a", dims: [E, 1], data: a },
+    { name: "output.weight.lora_b", dims: [1, vocab.tokens.length], data: b },
+  ];
+  const kv: Array<[string, KvValue]> = [
+    ["general.architecture", { type: "str", value: options.arch ?? "llama" }],
+    ["general.type", { type: "str", value: "adapter" }],
+    ["general.alignment", { type: "u32", value: 32 }],
+    ["adapter.type", { type: "str", value: "lora" }],
+    ["adapter.lora.alpha", { type: "f32", value: 1 }],
+  ];
+  return writeGguf(kv, tensors);
+}
+
+export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
+  const kind = options.vocabulary ?? "bpe";
+  const vocab = buildVocabulary(kind);
+  const nVocab = vocab.tokens.length;
+  const E = options.embeddingSize ?? EMBEDDING_SIZE;
+  const FF = options.feedForward ?? FEED_FORWARD;
+  const blocks = options.blocks ?? 1;
+  const { slotOf, colourIds, chains, idOf } = designedSlots(kind, vocab);
 
   const tokenEmbd = new Float32Array(nVocab * E);
   const random = prng(20261129);
@@ -459,8 +492,12 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     else kv.push([key, { type: "u32", value }]);
   }
   const omit = new Set(options.omitKeys ?? []);
-  const kept = kv.filter(([key]) => !omit.has(key));
+  const file = writeGguf(kv.filter(([key]) => !omit.has(key)), tensors);
+  return options.truncateAt === undefined ? file : file.subarray(0, options.truncateAt);
+}
 
+/** A GGUF v3 file of these key-values and F32 tensors. */
+function writeGguf(kept: Array<[string, KvValue]>, tensors: Tensor[]): Buffer {
   const w = new Writer();
   w.bytes(Buffer.from("GGUF", "ascii"));
   w.u32(3);
@@ -483,8 +520,7 @@ export function buildTinyModel(options: TinyModelOptions = {}): Buffer {
     w.bytes(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     w.padTo(32);
   }
-  const file = w.done();
-  return options.truncateAt === undefined ? file : file.subarray(0, options.truncateAt);
+  return w.done();
 }
 
 export function writeTinyModel(path: string, options: TinyModelOptions = {}): string {

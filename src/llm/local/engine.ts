@@ -37,7 +37,7 @@ import { chat, complete, type GenerationTarget } from "./generate.js";
 import { plan } from "./plan.js";
 import { nextTokenDistribution, scoreText } from "./probabilities.js";
 import type { PlanRequest, PlanResult } from "../../planning.js";
-import { checkGguf } from "./gguf-check.js";
+import { checkGguf, checkLoraAdapter } from "./gguf-check.js";
 import { SequencePool } from "./pool.js";
 import { parseModelSource, resolveModelPath, type ModelSource } from "./resolve.js";
 import { LocalTokenizer } from "./tokens.js";
@@ -51,6 +51,8 @@ export interface EngineSettings {
   contextSize: number;
   sequences: number;
   maxQueue: number;
+  /** LoRA adapters for the generation context. */
+  adapters?: ReadonlyArray<{ path: string; scale: number }>;
 }
 
 interface LoadedModel {
@@ -260,8 +262,15 @@ export class LocalEngine implements Engine {
     this.pool ??= this.retryable(
       async () => {
         const contextSize = this.contextSizeFor(loaded);
+        const adapters = this.settings.adapters ?? [];
+        // An adapter llama.cpp would refuse (another architecture, not a LoRA file) is refused here, with why.
+        for (const adapter of adapters) await checkLoraAdapter(adapter.path, loaded.info.architecture);
         try {
-          const context = await loaded.model.createContext({ contextSize, sequences: this.settings.sequences });
+          const context = await loaded.model.createContext({
+            contextSize,
+            sequences: this.settings.sequences,
+            ...(adapters.length > 0 ? { lora: { adapters: adapters.map((a) => ({ filePath: a.path, scale: a.scale })) } } : {}),
+          });
           this.readyPool = new SequencePool(context, this.settings.maxQueue);
           return this.readyPool;
         } catch (error) {
@@ -426,6 +435,8 @@ export class LocalEngine implements Engine {
     this.onLoad?.(ms, vocabOnly);
     const { GgufFileType } = await llamaCpp();
     const info = describeModel(gguf, path, bytes, this.describeSource(), GgufFileType);
+    const adapters = this.settings.adapters ?? [];
+    if (adapters.length > 0) info.adapters = adapters.map((a) => ({ file: a.path, scale: a.scale }));
     this.log.info(`model loaded${vocabOnly ? " (vocabulary only)" : ""}`, { file: path, ms: Math.round(ms) });
     const loaded = { model, info, vocabOnly, tokenizer: new LocalTokenizer(model, info) };
     this.lastLoaded = loaded;

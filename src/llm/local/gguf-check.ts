@@ -110,3 +110,27 @@ function metadataProblems(info: GgufFileInfo): string[] {
   }
   return problems;
 }
+
+/** A LoRA adapter for this model's architecture, checked before llama.cpp loads it (a bad one fails context creation). */
+export async function checkLoraAdapter(path: string, architecture: string): Promise<void> {
+  const hint = "Point --lora at a LoRA adapter GGUF made for this model (convert_lora_to_gguf.py from llama.cpp makes one), or leave it out.";
+  try {
+    if (!(await stat(path)).isFile()) throw new Error("not a regular file");
+  } catch (error) {
+    throw new ToolError(`The LoRA adapter ${path} cannot be read: ${messageOf(error)}.`, { hint, code: "lora_invalid" });
+  }
+  try {
+    await walkGgufHeader(path);
+  } catch (error) {
+    throw new ToolError(`The LoRA adapter ${path} is not a valid GGUF file: ${messageOf(error)}.`, { hint, code: "lora_invalid" });
+  }
+  const { readGgufFileInfo } = await llamaCpp();
+  const info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false, sourceType: "filesystem" });
+  const meta = info.metadata as { general?: { type?: unknown; architecture?: unknown }; adapter?: { type?: unknown } };
+  if (meta.general?.type !== "adapter" || meta.adapter?.type !== "lora") {
+    throw new ToolError(`${path} is not a LoRA adapter (its general.type is ${JSON.stringify(meta.general?.type ?? null)}, adapter.type ${JSON.stringify(meta.adapter?.type ?? null)}).`, { hint, code: "lora_invalid" });
+  }
+  if (meta.general.architecture !== architecture) {
+    throw new ToolError(`The LoRA adapter ${path} is for ${String(meta.general.architecture)}; the model is ${architecture}.`, { hint, code: "lora_invalid" });
+  }
+}
