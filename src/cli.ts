@@ -6,7 +6,7 @@
 import { Console } from "node:console";
 import { parseArgs } from "node:util";
 import { actionsCommand } from "./actions/cli.js";
-import { ConfigError, SETTINGS, helpText, nearestFlag, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
+import { ConfigError, SETTINGS, helpText, nearestFlag, otelSettings, parseConfig, processEnv, unknownEnvironment, type Config } from "./config.js";
 import { messageOf } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { builtInToolNames, createServices, toolRunner, type Services } from "./services.js";
@@ -85,7 +85,7 @@ async function main(): Promise<number> {
       openTools: () => toolRunner(config, log, processEnv()),
     });
   }
-  const services = createServices(config, log, { env: processEnv() });
+  const services = createServices(config, log, { env: processEnv(), tracing: otelSettings(processEnv()) });
   // Said now, not at the first call an hour later; nothing is loaded to say it.
   for (const engine of new Set([services.engine, services.embeddingEngine])) {
     const problem = await engine.sourceProblem();

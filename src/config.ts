@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { redactUrl } from "./errors.js";
+import type { TracingSettings } from "./tracing.js";
 
 export const DEFAULT_MODEL = "hf:bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M";
 
@@ -529,6 +530,32 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
   config.stateDir = resolve(typeof config.stateDir === "string" ? config.stateDir : defaultStateDir(env));
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
+}
+
+/**
+ * Where traces go, from the standard OpenTelemetry environment variables (not lam-mcp settings: the same names every
+ * OpenTelemetry SDK reads): undefined, and nothing is traced, unless OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set (or OTEL_TRACES_EXPORTER / OTEL_SDK_DISABLED say no).
+ */
+export function otelSettings(env: NodeJS.ProcessEnv): TracingSettings | undefined {
+  if (env.OTEL_SDK_DISABLED === "true" || (env.OTEL_TRACES_EXPORTER ?? "otlp").split(",").every((e) => e.trim() !== "otlp")) return undefined;
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = traces || (base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined);
+  if (!url) return undefined;
+  const headers: Record<string, string> = {};
+  for (const pair of (env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS ?? "").split(",")) {
+    const at = pair.indexOf("=");
+    if (at > 0) headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  const number = (value: string | undefined, fallback: number) => (value && /^\d+$/.test(value) ? Number(value) : fallback);
+  return {
+    url,
+    headers,
+    serviceName: env.OTEL_SERVICE_NAME || "lam-mcp",
+    scheduleDelayMs: number(env.OTEL_BSP_SCHEDULE_DELAY, 5000),
+    timeoutMs: number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT, 10_000),
+  };
 }
 
 /** The adapters of --lora: each PATH[:SCALE] as a resolved path and a scale (default 1). */

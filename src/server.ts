@@ -54,6 +54,14 @@ async function elicitForm(server: McpServer["server"], request: ElicitRequest, s
   }
 }
 
+/** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
+function traceOf(meta: Record<string, unknown> | undefined): Pick<ToolContext, "trace"> {
+  const traceparent = meta?.traceparent;
+  if (typeof traceparent !== "string" || traceparent.length > 128) return {};
+  const tracestate = meta?.tracestate;
+  return { trace: { traceparent, ...(typeof tracestate === "string" && tracestate.length <= 512 ? { tracestate } : {}) } };
+}
+
 export function createServer(services: Services): McpServer {
   const { catalog, log } = services;
   const tasks = services.tasks();
@@ -104,6 +112,7 @@ export function createServer(services: Services): McpServer {
       elicit: server.getClientCapabilities()?.elicitation ? (req) => elicitForm(server, req, extra.signal) : undefined,
       log,
       tool: name,
+      ...traceOf(request.params._meta),
     };
     // A task-augmented call returns its task at once and runs in the background (see tasks/mcp-tasks.ts).
     if (request.params.task) return startTask({ spec, args: request.params.arguments, ctx, extra, store: tasks, task: request.params.task, observe: services.observe, scope });

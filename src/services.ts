@@ -22,6 +22,7 @@ import type { SearchRuntime } from "./search/runtime.js";
 import { searchTools } from "./search/tools.js";
 import { statusTool } from "./status.js";
 import { Telemetry } from "./telemetry.js";
+import { startTracing, stopTracing, type TracingSettings } from "./tracing.js";
 import { callTool, type CallObserver, type CallResult, type ToolContext, type ToolSpec } from "./tool.js";
 import { FileTaskStore } from "./mcp-tasks.js";
 import { Scheduler, type ScheduleStatus } from "./tasks/scheduler.js";
@@ -62,6 +63,8 @@ export interface ServiceOptions {
   watchActions?: boolean;
   /** Arm the workflows' schedules (default true). */
   schedules?: boolean;
+  /** Export traces there (OTLP/HTTP); undefined: no tracing, nothing loaded. */
+  tracing?: TracingSettings | undefined;
 }
 
 /**
@@ -157,6 +160,7 @@ export function toolRunner(config: Config, log: Logger, env: Readonly<Record<str
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
   const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened, workflowDeps } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
+  const tracing = options.tracing ? startTracing(options.tracing).catch((error: unknown) => log.warn("tracing could not start", { error: messageOf(error) })) : undefined;
   let taskStore: FileTaskStore | undefined;
   const tasks = () => (taskStore ??= new FileTaskStore(config.stateDir));
   // Schedules fire while the server runs (not in `lam-mcp actions` commands).
@@ -173,6 +177,8 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     await runsOpened()?.close();
     await scheduler?.close();
     await taskStore?.close();
+    // Spans still batched are sent before the process goes.
+    if (tracing) await tracing.then(() => stopTracing());
     await engine.close();
     if (embeddingEngine !== engine) await embeddingEngine.close();
     await closeSearch();

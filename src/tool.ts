@@ -8,6 +8,7 @@ import { z } from "zod";
 import { ToolError, messageOf } from "./errors.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./limits.js";
 import type { Logger } from "./log.js";
+import { span } from "./tracing.js";
 
 export interface ToolAnnotations {
   readOnlyHint?: boolean;
@@ -50,6 +51,8 @@ export interface ToolContext {
   preconfirmed?: boolean;
   /** How many workflows this call is nested in (0 for a client's own call). */
   depth?: number;
+  /** The client's W3C trace context (from the request's _meta), which the call's span continues. */
+  trace?: { traceparent: string; tracestate?: string };
 }
 
 /**
@@ -183,16 +186,29 @@ export interface CallObserver {
  * Runs one call through the wrapper. Never throws for anything a tool does: the result is an isError result
  * for expected failures and for internal errors alike.
  */
-export async function callTool(
+export function callTool(spec: ToolSpec, rawArgs: unknown, ctx: ToolContext, observe?: CallObserver): Promise<CallResult> {
+  // One span per call: the tool, the outcome and the time; never an argument's value.
+  return span(
+    `tools/call ${spec.name}`,
+    { "mcp.method.name": "tools/call", "gen_ai.tool.name": spec.name, "lam.depth": ctx.depth ?? 0 },
+    (s) => callInner(spec, rawArgs, ctx, (outcome, ms) => {
+      s.set({ "lam.outcome": outcome });
+      observe?.({ tool: spec.name, outcome, ms });
+    }),
+    ctx.trace,
+  );
+}
+
+async function callInner(
   spec: ToolSpec,
   rawArgs: unknown,
   ctx: ToolContext,
-  observe?: CallObserver,
+  observe: (outcome: Parameters<CallObserver>[0]["outcome"], ms: number) => void,
 ): Promise<CallResult> {
   const started = performance.now();
   const done = (outcome: Parameters<CallObserver>[0]["outcome"], result: CallResult) => {
     const ms = performance.now() - started;
-    observe?.({ tool: spec.name, outcome, ms });
+    observe(outcome, ms);
     if (ctx.log.wanted("debug")) ctx.log.debug("tool call", { tool: spec.name, outcome, ms: Math.round(ms * 10) / 10 });
     return result;
   };

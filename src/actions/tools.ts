@@ -7,6 +7,7 @@ import { z } from "zod";
 import { ToolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Telemetry } from "../telemetry.js";
+import { span } from "../tracing.js";
 import { defineTool, jsonSchemaOf, zodProblems, type ToolContext, type ToolOutput, type ToolSpec } from "../tool.js";
 import type { LoadedAction } from "./loader.js";
 import { planCommand, planHttp, previewOf, type Plan } from "./plan.js";
@@ -102,9 +103,11 @@ export async function executeAction(
   }
   if (deps.log.enabled("info")) deps.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
   try {
-    return plan.kind === "http"
-      ? await runHttp(plan, action.http!, timeoutOf(action), ctx.signal)
-      : await runCommand(plan, action.command!, timeoutOf(action), ctx.signal);
+    return await span("action.run", { "lam.action": action.name, "lam.action.kind": plan.kind }, async (s) => {
+      const outcome = plan.kind === "http" ? await runHttp(plan, action.http!, timeoutOf(action), ctx.signal) : await runCommand(plan, action.command!, timeoutOf(action), ctx.signal);
+      s.set(outcome.kind === "http" ? { "http.response.status_code": outcome.status } : { "process.exit.code": outcome.exit_code });
+      return outcome;
+    });
   } catch (error) {
     if (error instanceof ToolError) {
       deps.telemetry?.emit({ type: "action_failure", action: action.name, code: error.code });

@@ -3,6 +3,7 @@
  * the tokenizer for budgets, and the fields of a search.
  */
 import { z } from "zod";
+import { span } from "../tracing.js";
 import { TtlCache } from "../cache.js";
 import { messageOf } from "../errors.js";
 import type { Engine, Tokenizer } from "../llm/engine.js";
@@ -59,27 +60,37 @@ export function searchCore(deps: SearchToolDeps): SearchCore {
   const docs = new TtlCache<Omit<ReadDocument, "cached">>(deps.cacheSize, deps.cacheTtlMs);
   return {
     deps,
-    async search(params, signal) {
-      const { searx } = await deps.runtime();
-      const started = performance.now();
-      try {
-        const response = await searx.search(params, signal);
-        deps.telemetry?.emit({ type: "search", outcome: response.cached ? "cached" : "ok", ms: performance.now() - started });
-        return response;
-      } catch (error) {
-        deps.telemetry?.emit({ type: "search", outcome: "error", ms: performance.now() - started });
-        throw error;
-      }
+    search(params, signal) {
+      return span("search", { "lam.search.backend": "searxng" }, async (s) => {
+        const { searx } = await deps.runtime();
+        const started = performance.now();
+        try {
+          const response = await searx.search(params, signal);
+          deps.telemetry?.emit({ type: "search", outcome: response.cached ? "cached" : "ok", ms: performance.now() - started });
+          s.set({ "lam.search.results": response.results.length, "lam.cached": response.cached === true });
+          return response;
+        } catch (error) {
+          deps.telemetry?.emit({ type: "search", outcome: "error", ms: performance.now() - started });
+          throw error;
+        }
+      });
     },
-    async readDocument(url, signal) {
-      const cached = docs.get(url);
-      if (cached) return { ...cached, cached: true };
-      const { fetcher, extract, render } = await deps.runtime();
-      const page = await fetcher.fetch(url, signal);
-      const doc = extract(page);
-      const entry = { doc, text: render(doc), final: page.url, redirects: page.redirects };
-      docs.set(url, entry);
-      return { ...entry, cached: false };
+    readDocument(url, signal) {
+      // The span says how the fetch went, never which page (an argument's value).
+      return span("page.fetch", {}, async (s) => {
+        const cached = docs.get(url);
+        if (cached) {
+          s.set({ "lam.cached": true });
+          return { ...cached, cached: true };
+        }
+        const { fetcher, extract, render } = await deps.runtime();
+        const page = await fetcher.fetch(url, signal);
+        const doc = extract(page);
+        const entry = { doc, text: render(doc), final: page.url, redirects: page.redirects };
+        docs.set(url, entry);
+        s.set({ "lam.cached": false, "lam.page.redirects": page.redirects.length, "lam.page.chars": entry.text.length });
+        return { ...entry, cached: false };
+      });
     },
     async tokenizer(ctx) {
       // Reading a page never fails for want of a tokenizer: a model server that is down means counting characters.

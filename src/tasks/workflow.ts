@@ -13,6 +13,7 @@ import type { LoadedAction } from "../actions/loader.js";
 import { timeoutOf, type Condition, type Step } from "../actions/schema.js";
 import { ABSENT, parseTemplate, renderString, renderValue, type Scope } from "../actions/steps.js";
 import { confirmWithUser, needsConfirmation, validateArgs } from "../actions/tools.js";
+import { span } from "../tracing.js";
 import type { RunRecord, RunStore, RunTrigger, StepRecord } from "./store.js";
 
 export interface WorkflowDeps {
@@ -229,7 +230,12 @@ async function call(step: Step, spec: ToolSpec, args: Record<string, unknown>, i
     preconfirmed: r.confirmed,
     depth: r.depth + 1,
   };
-  const result = await callTool(spec, args, stepCtx, r.deps.observe);
+  const result = await span("workflow.step", { "lam.workflow": run.workflow, "lam.step": step.id, ...(index !== undefined ? { "lam.step.index": index } : {}) }, (s) =>
+    callTool(spec, args, stepCtx, r.deps.observe).then((res) => {
+      s.set({ "lam.outcome": res.isError ? "error" : "ok" });
+      return res;
+    }),
+  );
   await r.store.step(run, {
     id: step.id,
     ...(index !== undefined ? { index } : {}),

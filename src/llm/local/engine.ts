@@ -10,6 +10,7 @@ import { basename } from "node:path";
 import type { GgufFileInfo, Llama, LlamaEmbeddingContext, LlamaModel, LlamaRankingContext } from "node-llama-cpp";
 import { ToolError, messageOf } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import { span } from "../../tracing.js";
 import type {
   BackendStatus,
   CallOptions,
@@ -412,7 +413,15 @@ export class LocalEngine implements Engine {
     }
   }
 
-  private async load(vocabOnly: boolean): Promise<LoadedModel> {
+  private load(vocabOnly: boolean): Promise<LoadedModel> {
+    return span("model.load", { "lam.model.vocab_only": vocabOnly }, async (s) => {
+      const loaded = await this.loadModel(vocabOnly);
+      s.set({ "lam.model.bytes": loaded.info.sizeBytes, "lam.model.architecture": loaded.info.architecture });
+      return loaded;
+    });
+  }
+
+  private async loadModel(vocabOnly: boolean): Promise<LoadedModel> {
     if (this.closed) throw new ToolError("the server is shutting down", { code: "closed" });
     const started = performance.now();
     const { path, gguf, bytes } = await this.resolve();
