@@ -1,11 +1,12 @@
 /**
  * npm run bench [-- SUITE ...] [--model PATH]
- * Suites: tokenize, cold-start, threads, generate, remote, search, actions, noop (default: all). Figures are printed with their same-run baselines.
+ * Suites: tokenize, cold-start, threads, generate, remote, insight, search, actions, noop (default: all). Figures are printed with their same-run baselines.
  */
 import { cpus } from "node:os";
 import { benchActions } from "./actions.js";
 import { benchColdStart } from "./cold-start.js";
 import { benchGenerate } from "./generate.js";
+import { benchInsight } from "./insight.js";
 import { benchNoop } from "./noop.js";
 import { benchRemote } from "./remote.js";
 import { benchSearch } from "./search.js";
@@ -15,7 +16,7 @@ import { benchThreads } from "./threads.js";
 import { benchTokenize } from "./tokenize.js";
 
 const { flags, words } = parseArgv(process.argv.slice(2));
-const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "remote", "search", "actions", "noop"];
+const suites = words.length > 0 ? words : ["tokenize", "cold-start", "threads", "generate", "remote", "insight", "search", "actions", "noop"];
 const model = flags.model ?? tinyModel();
 process.stdout.write(`# lam-mcp benchmarks (${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model})\n`);
 
@@ -36,6 +37,9 @@ for (const suite of suites) {
     case "remote":
       await benchRemote(flags.model ?? mediumModel());
       break;
+    case "insight":
+      await benchInsight(flags.model ?? mediumModel());
+      break;
     case "search":
       await benchSearch(model);
       break;
@@ -46,6 +50,6 @@ for (const suite of suites) {
       await benchNoop(model);
       break;
     default:
-      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, remote, search, actions, noop`);
+      throw new Error(`unknown suite ${suite}: tokenize, cold-start, threads, generate, remote, insight, search, actions, noop`);
   }
 }
