@@ -199,6 +199,7 @@ export function registerPrompts(mcp: McpServer, services: Services): void {
   registerResearch(mcp);
   registerPlanActions(mcp, services);
   registerExplainTokens(mcp, services);
+  registerExplainSampling(mcp);
 }
 
 function registerResearch(mcp: McpServer): void {
@@ -300,6 +301,29 @@ function registerExplainTokens(mcp: McpServer, services: Services): void {
         ].join("\n"),
       );
     },
+  );
+}
+
+function registerExplainSampling(mcp: McpServer): void {
+  mcp.registerPrompt(
+    "explain_sampling",
+    {
+      title: "Explain how temperature and top-k/top-p change the next token",
+      description: "Asks for next_token at several temperatures on a prompt, then an explanation of what each setting does to the choice.",
+      argsSchema: { prompt: z.string().describe("The text whose next token to look at") },
+    },
+    ({ prompt }) =>
+      userMessage(
+        [
+          `Prompt: ${JSON.stringify(prompt)}`,
+          "",
+          "Call next_token on this prompt four times: with temperature 0, 0.5, 1 and 1.5 (n 8, and top_k 0, top_p 1, min_p 0 so that only",
+          "temperature acts), then once more at temperature 1 with top_p 0.5. For each, read probability, after_temperature, kept",
+          "and p_sample. Then explain, with the numbers: what temperature does to the distribution, why 0 always picks the top",
+          "token, and what top_p cut and why. End with which settings you would use to make this text's continuation predictable,",
+          "and which to make it varied.",
+        ].join("\n"),
+      ),
   );
 }
 

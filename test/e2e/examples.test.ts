@@ -68,3 +68,12 @@ function toolsWith(files: Record<string, string>): string {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
+
+test("examples/sampling.ts: next_token at several temperatures and a top_p, as a table", async () => {
+  const out = await runExample("sampling.ts", [" pick"], { LAM_MODEL: inject("modelPath"), LAM_LOG_LEVEL: "warn", LAM_THREADS: "1", LAM_GPU: "false" });
+  expect(out.code, out.stderr).toBe(0);
+  expect(out.stdout).toContain('Prompt: " pick"');
+  expect(out.stdout).toMatch(/temperature 0, top_p 1: 1 token\(s\) can be sampled\n {2}"\s\w+" +p 0\.1250 +after T 1\.0000 +kept +sampled 1\.0000/);
+  // The eight colours are equally likely: top_p 0.5 keeps four of them (the first four reach half the mass).
+  expect(out.stdout).toMatch(/temperature 1, top_p 0\.5: [45] token\(s\) can be sampled/);
+}, 60_000);

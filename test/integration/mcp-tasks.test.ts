@@ -29,7 +29,7 @@ describe("MCP tasks", () => {
     expect(h.client.getServerCapabilities()?.tasks).toEqual({ list: {}, cancel: {}, requests: { tools: { call: {} } } });
     const tools = (await h.client.listTools()).tools;
     const taskTools = tools.filter((t) => t.execution?.taskSupport === "optional").map((t) => t.name).sort();
-    expect(taskTools).toEqual(["chat", "generate", "run_task", "search_context"]);
+    expect(taskTools).toEqual(["chat", "extract_entities", "generate", "judge", "run_task", "score", "search_context"]);
     const messages = await stream(h.client, "generate", { prompt: "Hello", temperature: 0 });
     expect(messages[0]!.type).toBe("taskCreated");
     const taskId = messages[0]!.task!.taskId;

@@ -89,11 +89,11 @@ describe("run_task", () => {
     const tools = builtInTools(testConfig(), silentLogger);
     for (const tool of tools) {
       const schema = { type: "object", properties: { name: { const: tool.name }, arguments: toGbnfSchema(tool.inputSchema) }, required: ["name", "arguments"] };
-      await expect(llama.createGrammarForJsonSchema(schema as never), tool.name).resolves.toBeDefined();
+      await expect(llama.createGrammarForJsonSchema(schema as never), `${tool.name}: ${JSON.stringify(toGbnfSchema(tool.inputSchema))}`).resolves.toBeDefined();
     }
     expect(toGbnfSchema({ type: "object", properties: { a: { type: "string" }, b: { type: "integer" } }, required: ["a"] })).toEqual({
       type: "object",
-      properties: { a: { type: "string", maxLength: 4000 }, b: { oneOf: [{ type: "integer" }, { type: "null" }] } },
+      properties: { a: { type: "string", maxLength: 1000 }, b: { oneOf: [{ type: "integer" }, { type: "null" }] } },
       additionalProperties: false,
     });
     expect(withoutNulls({ a: 1, b: null, c: "x" })).toEqual({ a: 1, c: "x" });

@@ -69,10 +69,10 @@ describe("resources", () => {
 });
 
 describe("prompts and completion", () => {
-  test("research, plan_actions and explain_tokens", async () => {
+  test("research, plan_actions, explain_tokens and explain_sampling", async () => {
     await using h = await connect({ toolsDir: actionsDir() });
     const { prompts } = await h.client.listPrompts();
-    expect(prompts.map((p) => p.name).sort()).toEqual(["explain_tokens", "plan_actions", "research"]);
+    expect(prompts.map((p) => p.name).sort()).toEqual(["explain_sampling", "explain_tokens", "plan_actions", "research"]);
     const research = await h.client.getPrompt({ name: "research", arguments: { question: "Why do llamas hum?" } });
     const researchText = (research.messages[0]!.content as { text: string }).text;
     expect(researchText).toContain("Why do llamas hum?");
@@ -86,6 +86,9 @@ describe("prompts and completion", () => {
     const explain = await h.client.getPrompt({ name: "explain_tokens", arguments: { text: "Hello world" } });
     const explainText = (explain.messages[0]!.content as { text: string }).text;
     expect(explainText).toContain(`lam-tiny-test splits it into 2 tokens:\n${vocab.idOf("Hello")}:"Hello" ${vocab.idOf(" world")}:" world"`);
+    const sampling = await h.client.getPrompt({ name: "explain_sampling", arguments: { prompt: "Once upon a" } });
+    const samplingText = (sampling.messages[0]!.content as { text: string }).text;
+    expect(samplingText).toMatch(/^Prompt: "Once upon a"\n\nCall next_token on this prompt four times: with temperature 0, 0\.5, 1 and 1\.5/);
   });
 
   test("action names complete in plan_actions and in the lam://actions/{name} template", async () => {

@@ -20,6 +20,12 @@ import { wrapperOf, type GenerationTarget } from "./generate.js";
 
 type Schema = Record<string, unknown>;
 
+/**
+ * The longest string argument the model may write in a call. llama.cpp's grammar parser refuses a bounded repetition
+ * whose rules times count reach 2000 (a string of maxLength 2000 exactly fails; one of 2001 becomes unbounded).
+ */
+const MAX_STRING = 1000;
+
 const ANY: GbnfJsonSchema = {
   oneOf: [{ type: ["string", "number", "boolean", "null"] }, { type: "array" }, { type: "object", additionalProperties: true }],
 };
@@ -40,7 +46,7 @@ export function toGbnfSchema(schema: unknown, depth = 0): GbnfJsonSchema {
       return {
         type: "string",
         ...(typeof s.minLength === "number" ? { minLength: s.minLength } : {}),
-        ...(typeof s.maxLength === "number" ? { maxLength: Math.min(s.maxLength, 4000) } : { maxLength: 4000 }),
+        maxLength: Math.min(typeof s.maxLength === "number" ? s.maxLength : MAX_STRING, MAX_STRING),
         ...description,
       };
     case "number":
