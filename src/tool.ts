@@ -8,7 +8,7 @@ import { z } from "zod";
 import { ToolError, messageOf } from "./errors.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./limits.js";
 import type { Logger } from "./log.js";
-import { span } from "./tracing.js";
+import { span, tracingActive } from "./tracing.js";
 
 export interface ToolAnnotations {
   readOnlyHint?: boolean;
@@ -187,6 +187,7 @@ export interface CallObserver {
  * for expected failures and for internal errors alike.
  */
 export function callTool(spec: ToolSpec, rawArgs: unknown, ctx: ToolContext, observe?: CallObserver): Promise<CallResult> {
+  if (!tracingActive()) return callInner(spec, rawArgs, ctx, (outcome, ms) => observe?.({ tool: spec.name, outcome, ms }));
   // One span per call: the tool, the outcome and the time; never an argument's value.
   return span(
     `tools/call ${spec.name}`,

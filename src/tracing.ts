@@ -37,6 +37,11 @@ const NOOP: TracingBackend = {
 let backend: TracingBackend = NOOP;
 let users = 0;
 
+/** Whether spans go anywhere (callers on a hot path skip building one otherwise). */
+export function tracingActive(): boolean {
+  return backend !== NOOP;
+}
+
 /** Runs fn in a span: a child of the current one, or of the caller's W3C traceparent when given. */
 export function span<T>(name: string, attributes: SpanAttributes, fn: (span: SpanHandle) => Promise<T>, parent?: { traceparent: string; tracestate?: string }): Promise<T> {
   return backend.span(name, attributes, fn, parent);
