@@ -47,12 +47,15 @@ async function main(): Promise<number> {
     process.stderr.write(`lam-mcp: ${usageProblem(error)}\nRun lam-mcp --help for the settings.\n`);
     return 2;
   }
+  // --help and --version answer on stdout, as command-line tools do: no server runs, so stdout is not the protocol's.
   if (parsed.help) {
-    process.stderr.write(helpText(VERSION));
+    // eslint-disable-next-line no-restricted-properties
+    process.stdout.write(helpText(VERSION));
     return 0;
   }
   if (parsed.version) {
-    process.stderr.write(`${VERSION}\n`);
+    // eslint-disable-next-line no-restricted-properties
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const subcommand = parsed.positionals[0];

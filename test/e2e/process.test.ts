@@ -3,7 +3,7 @@
  * files, which must never take the process down (llama.cpp aborts on some: they are refused before it sees them).
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -171,17 +171,18 @@ describe("stdio process", () => {
 });
 
 describe("command line", () => {
-  test("--help lists every setting with its environment twin; --version prints the version", async () => {
+  test("--help lists every setting with its environment twin; --version prints the version; both on stdout, as command-line tools do", async () => {
     const help = await runCli(["--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toBe("");
+    expect(help.stderr).toBe("");
     for (const s of SETTINGS) {
-      expect(help.stderr).toContain(`--${s.flag}`);
-      expect(help.stderr).toContain(`env: ${s.env}`);
+      expect(help.stdout).toContain(`--${s.flag}`);
+      expect(help.stdout).toContain(`env: ${s.env}`);
     }
     const version = await runCli(["--version"]);
     expect(version.code).toBe(0);
-    expect(version.stderr.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(version.stderr).toBe("");
+    expect(version.stdout).toBe(`${(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version}\n`);
   });
 
   test("bad settings stop start-up with every problem listed and status 2", async () => {
