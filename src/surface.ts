@@ -153,18 +153,20 @@ export function registerResources(mcp: McpServer, services: Services): void {
 }
 
 /**
- * resources/subscribe for the run records: a subscriber to lam://runs hears when any run ends, a subscriber to
- * lam://runs/{id} when that one does. Other resources do not change while the server runs (lam://actions has the
- * tools/list_changed notification), so they cannot be subscribed to. Returns the unsubscribe function.
+ * resources/subscribe: a subscriber hears `notifications/resources/updated` when what it subscribed to changes:
+ * lam://actions (and lam://actions/{name}) when the tools directory reloads, lam://model and lam://vocabulary when
+ * a model loads, lam://runs and lam://runs/{id} when a run ends. Any URI may be subscribed to (one that does not
+ * change is never notified), at most 1000 per session. Returns the unsubscribe function.
  */
 export function registerSubscriptions(mcp: McpServer, services: Services): () => void {
   const server = mcp.server;
   server.registerCapabilities({ resources: { subscribe: true } });
   const subscribed = new Set<string>();
-  const subscribable = (uri: string) => uri === "lam://runs" || /^lam:\/\/runs\/[0-9A-Za-z-]+$/.test(uri);
   server.setRequestHandler(SubscribeRequestSchema, (request) => {
     const { uri } = request.params;
-    if (!subscribable(uri)) throw new McpError(ErrorCode.InvalidParams, `Only lam://runs and lam://runs/{id} can be subscribed to (${uri} does not change while the server runs).`);
+    if (!subscribed.has(uri) && subscribed.size >= MAX_SUBSCRIPTIONS) {
+      throw new McpError(ErrorCode.InvalidParams, `This session has ${MAX_SUBSCRIPTIONS} subscriptions already; unsubscribe from some first.`);
+    }
     subscribed.add(uri);
     return {};
   });
@@ -172,23 +174,29 @@ export function registerSubscriptions(mcp: McpServer, services: Services): () =>
     subscribed.delete(request.params.uri);
     return {};
   });
-  let off: (() => void) | undefined;
+  const notify = (uris: string[]) => {
+    if (!server.transport) return;
+    for (const uri of uris) if (subscribed.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
+  };
+  const offs: Array<() => void> = [];
   let closed = false;
-  // The store is opened by whoever needs it first; the subscription waits for nothing.
+  offs.push(
+    services.actions.onChange((tools) => notify(["lam://actions", ...tools.map((t) => `lam://actions/${t.name}`)])),
+    services.telemetry.on((event) => {
+      if (event.type === "model_load") notify(["lam://model", "lam://vocabulary"]);
+    }),
+  );
+  // The run store is opened by whoever needs it first; the subscription waits for nothing.
   void Promise.resolve().then(() => {
-    if (closed) return;
-    off = services.runs().onEnded((run) => {
-      if (!server.transport) return;
-      for (const uri of ["lam://runs", `lam://runs/${run.id}`]) {
-        if (subscribed.has(uri)) void server.sendResourceUpdated({ uri }).catch(() => undefined);
-      }
-    });
+    if (!closed) offs.push(services.runs().onEnded((run) => notify(["lam://runs", `lam://runs/${run.id}`])));
   });
   return () => {
     closed = true;
-    off?.();
+    for (const off of offs) off();
   };
 }
+
+const MAX_SUBSCRIPTIONS = 1000;
 
 /** A prompt result of one user message. */
 function userMessage(text: string) {

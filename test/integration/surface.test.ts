@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LoggingMessageNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { LoggingMessageNotificationSchema, McpError, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, inject, test } from "vitest";
 import { buildVocabulary, writeTinyModel } from "../helpers/tiny-model.js";
 import { silentLogger } from "../../src/log.js";
@@ -154,4 +154,25 @@ test("a session gets its own calls' log records and the server-wide ones, never 
   services.log.warn("server-wide notice");
   await expect.poll(() => got.a.includes("server-wide notice") && got.b.includes("server-wide notice")).toBe(true);
   expect(got.b).not.toContain("tool call");
+});
+
+describe("resource subscriptions", () => {
+  test("lam://actions when the tools directory changes, lam://model and lam://vocabulary when the model loads; others never", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lam-subscribe-"));
+    await using h = await connect({ toolsDir: dir });
+    const updates: string[] = [];
+    h.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
+    for (const uri of ["lam://actions", "lam://model", "lam://vocabulary", "lam://config", "test://never-changes"]) await h.client.subscribeResource({ uri });
+    writeFileSync(join(dir, "echo.json"), JSON.stringify({ name: "echo_it", description: "Echoes.", command: { argv: ["echo", "x"] } }));
+    await expect.poll(() => updates.includes("lam://actions"), { timeout: 5000 }).toBe(true);
+    await h.ok("count_tokens", { texts: ["Hello"] }); // loads the vocabulary
+    await expect.poll(() => updates.filter((u) => u === "lam://model" || u === "lam://vocabulary").sort()).toEqual(["lam://model", "lam://vocabulary"]);
+    await h.client.unsubscribeResource({ uri: "lam://model" });
+    await h.ok("generate", { prompt: "Hello", max_tokens: 1 }); // loads the full model
+    await expect.poll(() => updates.filter((u) => u === "lam://vocabulary").length).toBe(2);
+    expect(updates.filter((u) => u === "lam://model")).toHaveLength(1);
+    expect(updates).not.toContain("lam://config");
+    expect(updates).not.toContain("test://never-changes");
+    expect(h.client.getServerCapabilities()?.resources?.subscribe).toBe(true);
+  });
 });
