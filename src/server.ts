@@ -11,6 +11,8 @@ import {
   type ElicitRequestFormParams,
   type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
+import { RESOURCE_URI_META_KEY } from "@modelcontextprotocol/ext-apps/server";
+import { viewFor } from "./apps/views.js";
 import { withLogScope } from "./log.js";
 import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
@@ -54,6 +56,14 @@ async function elicitForm(server: McpServer["server"], request: ElicitRequest, s
   }
 }
 
+/**
+ * An MCP Apps view linked from a tool: `_meta.ui.resourceUri`, and the deprecated `_meta["ui/resourceUri"]` too, as
+ * the extension's own registerAppTool sets both.
+ */
+function uiMeta(uri: string | undefined): { _meta?: Record<string, unknown> } {
+  return uri ? { _meta: { ui: { resourceUri: uri }, [RESOURCE_URI_META_KEY]: uri } } : {};
+}
+
 /** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
 function traceOf(meta: Record<string, unknown> | undefined): Pick<ToolContext, "trace"> {
   const traceparent = meta?.traceparent;
@@ -87,6 +97,7 @@ export function createServer(services: Services): McpServer {
       ...(spec.outputSchema ? { outputSchema: spec.outputSchema as { type: "object"; [key: string]: unknown } } : {}),
       annotations: { title: spec.title, ...spec.annotations },
       ...(spec.longRunning ? { execution: { taskSupport: "optional" as const } } : {}),
+      ...uiMeta(viewFor(spec.name, spec.workflow === true)),
     })),
   }));
 

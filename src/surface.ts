@@ -16,6 +16,8 @@ import {
   type LoggingLevel,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { RESOURCE_MIME_TYPE } from "@modelcontextprotocol/ext-apps/server";
+import { VIEWS } from "./apps/views.js";
 import { describeConfig } from "./config.js";
 import { ToolError, messageOf } from "./errors.js";
 import { LOG_SCOPE, type LogRecord } from "./log.js";
@@ -108,6 +110,13 @@ export function registerResources(mcp: McpServer, services: Services): void {
         return { file: found.file, action: found.action };
       }),
   );
+
+  // MCP Apps views (ui://): HTML the host renders beside the answers of the tools that link them.
+  for (const view of VIEWS) {
+    mcp.registerResource(view.name, view.uri, { title: view.title, description: view.description, mimeType: RESOURCE_MIME_TYPE }, (uri) => ({
+      contents: [{ uri: uri.href, mimeType: RESOURCE_MIME_TYPE, text: view.html }],
+    }));
+  }
 
   mcp.registerResource(
     "runs",

@@ -86,6 +86,8 @@ export interface ToolSpec {
   readonly confirm?: boolean;
   /** A call may take long: a client may run it as a task (MCP tasks) and poll for the result. */
   longRunning?: boolean;
+  /** A workflow (its answers are drawn by the actions view). */
+  workflow?: boolean;
 }
 
 export interface DefineToolOptions<I extends z.ZodObject, O extends z.ZodObject> {

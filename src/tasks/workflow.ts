@@ -264,6 +264,7 @@ export function workflowTool(loaded: LoadedAction, deps: WorkflowDeps): ToolSpec
     outputSchema: WORKFLOW_OUTPUT_SCHEMA,
     annotations: action.annotations ?? {},
     longRunning: true,
+    workflow: true,
     get confirm() {
       return needsConfirmation(action) || confirmables(loaded, deps).length > 0;
     },
