@@ -3,7 +3,7 @@
  * schema, `--help` and the README's settings table. Defaults <- environment <- CLI, parsed once, frozen.
  * This is the only module that reads process.env.
  */
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { redactUrl } from "./errors.js";
@@ -412,6 +412,19 @@ const DEFINITIONS = [
     schema: list.default([]),
   },
   {
+    key: "replicaId",
+    group: "Transport and HTTP service",
+    value: "NAME",
+    help:
+      "This replica's name behind a load balancer: session ids start with it (NAME.uuid), so a proxy can send each " +
+      "session's requests to the replica that holds it (deploy/cluster). Letters, digits, _, : and -.",
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$/, "letters, digits, _, : and - (64 at most; no dot: the first dot ends it in a session id)")
+      .optional(),
+    shownDefault: "HOST:PID",
+  },
+  {
     key: "stateless",
     group: "Transport and HTTP service",
     help: "HTTP without sessions: every request stands alone (no Mcp-Session-Id, no server-to-client requests).",
@@ -478,7 +491,7 @@ type SettingByKey<K extends string> = Extract<SettingList[number], { key: K }>;
 export type Config = Readonly<
   {
     [K in SettingList[number]["key"]]: z.output<SettingByKey<K>["schema"]>;
-  } & { stateDir: string }
+  } & { stateDir: string; replicaId: string }
 >;
 
 const ConfigSchema = z.object(
@@ -528,6 +541,7 @@ export function parseConfig(cli: RawSettings = {}, env: NodeJS.ProcessEnv = {}):
   if (config.model === undefined && (config.llmUrl as string[]).length === 0) config.model = DEFAULT_MODEL;
   config.modelsDir = resolve(String(config.modelsDir));
   config.stateDir = resolve(typeof config.stateDir === "string" ? config.stateDir : defaultStateDir(env));
+  config.replicaId ??= `${hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 48)}:${process.pid}`;
   config.toolsDir = resolve(String(config.toolsDir));
   return Object.freeze(config) as Config;
 }

@@ -25,6 +25,7 @@ import { Telemetry } from "./telemetry.js";
 import { startTracing, stopTracing, type TracingSettings } from "./tracing.js";
 import { callTool, type CallObserver, type CallResult, type ToolContext, type ToolSpec } from "./tool.js";
 import { FileTaskStore } from "./mcp-tasks.js";
+import { StateLock } from "./tasks/lock.js";
 import { Scheduler, type ScheduleStatus } from "./tasks/scheduler.js";
 import { RunStore } from "./tasks/store.js";
 import { runTaskTool } from "./tasks/run-task.js";
@@ -124,7 +125,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     ...searchTools({ runtime: searchRuntime, engine, embeddingEngine, cacheTtlMs: config.searchCacheTtlMs, cacheSize: config.searchCacheSize, telemetry }),
     previewTool(() => actions.loaded(), actionDeps, previewSteps),
     runTaskTool({ planner: engine, lookup: (name) => catalog.get(name), allowUnconfirmed: config.allowUnconfirmed, log, observe: workflowDeps.observe }),
-    statusTool({ engine, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
+    statusTool({ engine, replica: config.replicaId, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   actions.onChange((tools) => catalog.setDynamic(tools));
   return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs, workflowDeps };
@@ -164,7 +165,10 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
   let taskStore: FileTaskStore | undefined;
   const tasks = () => (taskStore ??= new FileTaskStore(config.stateDir));
   // Schedules fire while the server runs (not in `lam-mcp actions` commands).
-  const scheduler = options.schedules === false ? undefined : new Scheduler({ ...workflowDeps, allowUnattended: config.allowUnattended });
+  const scheduler =
+    options.schedules === false
+      ? undefined
+      : new Scheduler({ ...workflowDeps, allowUnattended: config.allowUnattended }, new StateLock(join(config.stateDir, "scheduler.lock"), config.replicaId));
   if (scheduler) {
     const arm = () => void actions.loaded().then((loaded) => scheduler.update(loaded));
     actions.onChange(arm);

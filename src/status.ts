@@ -10,6 +10,8 @@ import { VERSION } from "./version.js";
 
 export interface StatusDeps {
   engine: Engine;
+  /** This replica's name (--replica-id). */
+  replica: string;
   actions: Pick<ActionRegistry, "counts">;
   searchConfigured: boolean;
   started: number;
@@ -26,6 +28,8 @@ export function statusTool(deps: StatusDeps): ToolSpec {
     input: z.strictObject({}),
     output: z.object({
       version: z.string(),
+      replica: z.string().describe("This replica's name (--replica-id): session ids start with it"),
+      pid: z.number().int(),
       uptime_s: z.number(),
       model: z.object({ source: z.string(), state: z.enum(["idle", "loading", "vocab", "full"]), name: z.string().nullable() }),
       generation: z.object({ sequences: z.number().int(), busy: z.number().int(), queued: z.number().int() }).nullable(),
@@ -55,6 +59,8 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       const { loaded, disabled } = await deps.actions.counts();
       const structured = {
         version: VERSION,
+        replica: deps.replica,
+        pid: process.pid,
         uptime_s: Math.round((Date.now() - deps.started) / 1000),
         model: { source: engine.describeSource(), state: engine.state, name: engine.loadedInfo()?.name ?? null },
         generation: stats,
@@ -71,7 +77,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       return {
         structured,
         text:
-          `lam-mcp ${VERSION}, up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
+          `lam-mcp ${VERSION} (replica ${deps.replica}, pid ${process.pid}), up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
           `${backend.servers ? `Model servers: ${backend.servers.map((s) => `${s.url} ${s.healthy === null ? "not asked yet" : s.healthy ? "up" : `down (${s.lastError ?? "?"})`}`).join("; ")}. ` : ""}` +
           `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
           `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`,

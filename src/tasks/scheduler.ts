@@ -11,6 +11,7 @@ import type { Logger } from "../log.js";
 import type { LoadedAction } from "../actions/loader.js";
 import { scheduleOf } from "../actions/schema.js";
 import { needsConfirmation, validateArgs } from "../actions/tools.js";
+import type { StateLock } from "./lock.js";
 import type { RunStore } from "./store.js";
 import { confirmables, runWorkflow, type WorkflowDeps } from "./workflow.js";
 
@@ -39,13 +40,19 @@ export class Scheduler {
   private readonly running = new Map<string, Promise<void>>();
   private readonly stopping = new AbortController();
 
+  private latest: readonly LoadedAction[] = [];
+  private retry: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly deps: WorkflowDeps & { store(): RunStore; allowUnattended: boolean; log: Logger },
+    /** Replicas sharing a state directory: only the holder of this lock runs the schedules. */
+    private readonly lock?: StateLock,
   ) {}
 
   /** Arms the schedules of these workflows (after every load of the tools directory); stops the ones gone. */
   update(actions: readonly LoadedAction[]): void {
     if (this.stopping.signal.aborted) return;
+    this.latest = actions;
     const seen = new Set<string>();
     for (const loaded of actions) {
       const schedule = scheduleOf(loaded.action);
@@ -73,18 +80,43 @@ export class Scheduler {
   /** Stops every schedule; the scheduled runs still going are stopped too (their records say interrupted). */
   async close(): Promise<void> {
     this.stopping.abort();
+    if (this.retry) clearInterval(this.retry);
     for (const job of this.jobs.values()) job.cron?.stop();
     await Promise.all([...this.running.values()].map((run) => run.catch(() => undefined)));
+    this.lock?.release();
+  }
+
+  /**
+   * Whether this process may run schedules: without a lock always; with one, when it holds it. A replica that does
+   * not asks again every 5 s, and arms the schedules once the holder is gone.
+   */
+  private mayRun(): { ok: true } | { ok: false; why: string } {
+    if (!this.lock || this.lock.tryAcquire()) return { ok: true };
+    if (!this.retry) {
+      this.retry = setInterval(() => {
+        if (this.stopping.signal.aborted || !this.lock!.tryAcquire()) return;
+        clearInterval(this.retry);
+        this.retry = undefined;
+        for (const job of this.jobs.values()) job.cron?.stop();
+        this.jobs.clear();
+        this.update(this.latest);
+        this.deps.log.info("this replica now runs the schedules (the one before it is gone)");
+      }, 5000);
+      this.retry.unref();
+    }
+    const holder = this.lock.holder();
+    return { ok: false, why: `another replica runs this state directory's schedules${holder ? ` (${holder.replica}, pid ${holder.pid})` : ""}` };
   }
 
   private arm(loaded: LoadedAction, signature: string): Job {
     const schedule = scheduleOf(loaded.action)!;
     const status: ScheduleStatus = { workflow: loaded.action.name, cron: schedule.cron, ...(schedule.timezone ? { timezone: schedule.timezone } : {}), enabled: schedule.enabled, armed: false, next_run: null };
     const job: Job = { loaded, signature, status };
-    const why = !schedule.enabled ? "the file's schedule says enabled: false" : this.unattendedProblem(loaded);
+    const turn = schedule.enabled ? this.mayRun() : { ok: true as const };
+    const why = !schedule.enabled ? "the file's schedule says enabled: false" : !turn.ok ? turn.why : this.unattendedProblem(loaded);
     if (why) {
       status.why = why;
-      if (schedule.enabled) this.deps.log.warn(`schedule of ${loaded.action.name} not armed: ${why}`, { workflow: loaded.action.name });
+      if (schedule.enabled && turn.ok) this.deps.log.warn(`schedule of ${loaded.action.name} not armed: ${why}`, { workflow: loaded.action.name });
       return job;
     }
     job.cron = new Cron(schedule.cron, { unref: true, ...(schedule.timezone ? { timezone: schedule.timezone } : {}) }, () => this.fire(job));

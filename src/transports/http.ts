@@ -254,7 +254,8 @@ class HttpService {
     }
     const mcp = this.open();
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      // The replica's name first: a load balancer routes a session's requests on it (deploy/cluster).
+      sessionIdGenerator: () => `${this.services.config.replicaId}.${randomUUID()}`,
       onsessioninitialized: (id) => {
         this.sessions.set(id, { transport, mcp, lastSeen: Date.now(), open: 1 });
         res.once("close", () => {
