@@ -104,7 +104,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
   const closeSearch = async () => (await search?.catch(() => undefined))?.close();
   const actionDeps: ActionDeps = { env, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
   let runs: RunStore | undefined;
-  const store = () => (runs ??= new RunStore({ dir: config.stateDir, keep: config.runsKeep, maxAgeMs: config.runsMaxAgeDays * 86_400_000 }));
+  const store = () => (runs ??= new RunStore({ dir: config.stateDir, keep: config.runsKeep, maxAgeMs: config.runsMaxAgeDays * 86_400_000, replica: config.replicaId }));
   // Workflows call tools the way a client does: through the catalog and the one wrapper.
   const workflowDeps: WorkflowDeps = {
     lookup: (name) => catalog.get(name),

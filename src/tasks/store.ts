@@ -43,7 +43,8 @@ export interface RunRecord {
   output?: unknown;
   /** Why the run failed, was skipped or interrupted. */
   error?: string;
-  owner: { pid: number; host: string };
+  /** The process that runs it: its replica name (--replica-id), pid and host. */
+  owner: { replica?: string; pid: number; host: string };
 }
 
 export type RunSummary = Pick<RunRecord, "id" | "workflow" | "trigger" | "status" | "started_at" | "ended_at">;
@@ -55,6 +56,8 @@ export interface RunStoreOptions {
   keep: number;
   /** Runs older than this are deleted. */
   maxAgeMs: number;
+  /** This process's replica name, recorded as each run's owner. */
+  replica?: string;
 }
 
 const ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
@@ -110,7 +113,7 @@ export class RunStore {
       ended_at: null,
       arguments: args,
       steps: [],
-      owner: { pid: process.pid, host: hostname() },
+      owner: { ...(this.options.replica ? { replica: this.options.replica } : {}), pid: process.pid, host: hostname() },
     };
     this.live.set(run.id, run);
     await this.save(run);
