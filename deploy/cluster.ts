@@ -262,7 +262,7 @@ async function up(options: Map<string, string>, userFlags: string[]): Promise<vo
           if (state === "ok") return;
           cluster.processes.splice(cluster.processes.indexOf(entry), 1);
           if (state === "exited" && /EADDRINUSE|address already in use/i.test(tail(log, 5)) && attempt < 3) {
-            [replicaPort] = await freePorts(1);
+            replicaPort = (await freePorts(1))[0]!;
             continue;
           }
           if (state === "timeout") child.kill("SIGKILL");

@@ -48,6 +48,19 @@ export class StateLock {
     return false;
   }
 
+  /**
+   * Whether the file still names this process. Two processes that find the same gone holder at once can both
+   * believe they took the lock (one removes the file the other had just created); the file names only one of
+   * them, so whoever acts on the lock asks this first, and the other steps down.
+   */
+  stillHeld(): boolean {
+    if (!this.held) return false;
+    const holder = this.holder();
+    if (holder?.pid === this.me.pid && holder.host === this.me.host) return true;
+    this.held = false;
+    return false;
+  }
+
   holder(): LockHolder | undefined {
     try {
       const h = JSON.parse(readFileSync(this.path, "utf8")) as LockHolder;

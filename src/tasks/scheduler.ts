@@ -137,6 +137,14 @@ export class Scheduler {
   /** One occurrence: skipped (recorded) while the previous run goes on or when a step now needs a user; else a run. */
   private fire(job: Job): void {
     const name = job.loaded.action.name;
+    if (this.lock && !this.lock.stillHeld()) {
+      // Another replica holds the lock after all: it runs this occurrence; this one disarms and waits its turn.
+      this.deps.log.warn("another replica holds the schedule lock: this one stops running schedules", { workflow: name });
+      for (const armed of this.jobs.values()) armed.cron?.stop();
+      this.jobs.clear();
+      this.update(this.latest);
+      return;
+    }
     const store = this.deps.store();
     if (this.running.has(name)) {
       void store.skipped(name, "schedule", "the previous run was still going at this occurrence").catch((error: unknown) => this.deps.log.warn("recording a skipped run failed", { error: messageOf(error) }));

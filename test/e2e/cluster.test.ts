@@ -4,7 +4,8 @@
  * the process that started it (the replica) to a file, so the lines also tell whether anything ran twice.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -159,11 +160,13 @@ describe("a stateful cluster of three", () => {
   });
 
   test("bodies: 2 MiB passes through nginx to a replica; past lam-mcp's 16 MiB, nginx refuses with a JSON 413", async () => {
+    const s = await open();
     const big = { jsonrpc: "2.0", id: 1, method: "ping", params: { pad: "a".repeat(2 * 1024 * 1024) } };
-    const ok = await request(cluster.url, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(big) });
+    const inSession = { ...MCP_HEADERS, "mcp-session-id": s.transport.sessionId!, "mcp-protocol-version": "2025-06-18" };
+    const ok = await request(cluster.url, { method: "POST", headers: inSession, body: JSON.stringify(big) });
     expect(ok.statusCode).toBe(200);
     expect(await ok.body.text()).toMatch(/"id":1/);
-    const tooBig = await request(cluster.url, { method: "POST", headers: MCP_HEADERS, body: "a".repeat(16 * 1024 * 1024 + 1) }).catch((error: unknown) => error);
+    const tooBig = await request(cluster.url, { method: "POST", headers: MCP_HEADERS, body: "a".repeat(16 * 1024 * 1024 + 1) }).catch((error: unknown) => error as Error);
     // nginx answers as soon as it reads the length, and may close before the whole body is sent.
     if (!(tooBig instanceof Error)) {
       expect(tooBig.statusCode).toBe(413);
@@ -202,7 +205,7 @@ describe("a stateful cluster of three", () => {
     expect(text(await call)).toBe("marked");
     await until("the replica to exit", () => !running(s.pid), 15_000);
     const started = Date.now();
-    await expect(s.client.callTool({ name: "server_status", arguments: {} }, undefined, { timeout: 10_000 })).rejects.toThrow(/404/);
+    await expect(s.client.callTool({ name: "server_status", arguments: {} }, undefined, { timeout: 10_000 })).rejects.toMatchObject({ code: 404, message: expect.stringMatching(/initialize a new session|Session not found/) as unknown });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(marks(file)).toEqual([s.pid]);
   });
@@ -219,7 +222,7 @@ describe("a stateful cluster of three", () => {
     const ended = await call;
     expect(ended.text).not.toMatch(/"result"/);
     const started = Date.now();
-    await expect(s.client.callTool({ name: "server_status", arguments: {} }, undefined, { timeout: 10_000 })).rejects.toThrow(/404/);
+    await expect(s.client.callTool({ name: "server_status", arguments: {} }, undefined, { timeout: 10_000 })).rejects.toMatchObject({ code: 404, message: expect.stringMatching(/initialize a new session|Session not found/) as unknown });
     expect(Date.now() - started).toBeLessThan(5000);
     const after = [];
     for (let i = 0; i < 4; i++) after.push(await open());
@@ -264,14 +267,14 @@ describe("a stateless cluster of two", () => {
   });
 
   test("calls spread round-robin, with no session ids", async () => {
-    const seen = new Set<string>();
+    // One request per call: an SDK session sends several, and an even count would land every server_status on one.
+    const seen: string[] = [];
     for (let i = 0; i < 6; i++) {
-      const s = await session(cluster.url);
-      expect(s.transport.sessionId).toBeUndefined();
-      seen.add(s.replica);
-      await s.client.close();
+      const res = await rawCall(cluster.url, undefined, "server_status", {});
+      expect(res.status).toBe(200);
+      seen.push(/\\"replica\\":\\"(r\d)\\"|"replica":"(r\d)"/.exec(res.text)?.slice(1).find(Boolean) ?? "none");
     }
-    expect(seen).toEqual(new Set(["r1", "r2"]));
+    expect(new Set(seen)).toEqual(new Set(["r1", "r2"]));
   });
 
   test("a second up on the same port is refused and leaves the running cluster alone", async () => {
@@ -350,14 +353,17 @@ describe("schedules on a shared state directory", () => {
 
     // Each replica, asked directly: the holder's schedule is armed, the other's says why not.
     const recorded = JSON.parse(readFileSync(join(cluster.runDir, "cluster.json"), "utf8")) as { processes: Array<{ pid: number; port?: number }> };
-    for (const pid of cluster.replicas) {
+    const schedulesOf = async (pid: number) => {
       const port = recorded.processes.find((p) => p.pid === pid)!.port!;
       const client = new Client({ name: "direct", version: "0" });
       await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
       const actions = JSON.parse(((await client.readResource({ uri: "lam://actions" })).contents[0] as { text: string }).text) as { schedules: Array<{ armed: boolean; why?: string }> };
       await client.close();
-      if (pid === holder) expect(actions.schedules).toEqual([expect.objectContaining({ armed: true })]);
-      else expect(actions.schedules).toEqual([expect.objectContaining({ armed: false, why: expect.stringMatching(/another replica runs/) })]);
+      return actions.schedules;
+    };
+    for (const pid of cluster.replicas) {
+      if (pid === holder) expect(await schedulesOf(pid)).toEqual([expect.objectContaining({ armed: true })]);
+      else expect(await schedulesOf(pid)).toEqual([expect.objectContaining({ armed: false, why: expect.stringMatching(/another replica runs/) as unknown })]);
     }
 
     process.kill(holder, "SIGKILL");
@@ -368,6 +374,22 @@ describe("schedules on a shared state directory", () => {
     const firstOther = lines.indexOf(other);
     expect(lines.slice(0, firstOther).every((p) => p === holder)).toBe(true);
     expect(lines.slice(firstOther).every((p) => p === other)).toBe(true);
+
+    // Two replicas that take a gone holder's lock at the same moment can both think they won; the file names one.
+    // The one it does not name finds out before its next occurrence and stops: here the file is made to name a
+    // process that is alive and no replica (this test's), and the ticks stop until the file is removed.
+    const lock = join(state, "scheduler.lock");
+    writeFileSync(lock, JSON.stringify({ replica: "intruder", pid: process.pid, host: hostname() }));
+    const atSwap = marks(ticks).length;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(marks(ticks).length).toBeLessThanOrEqual(atSwap + 1); // one occurrence may have begun before the swap
+    expect(await schedulesOf(other)).toEqual([expect.objectContaining({ armed: false, why: expect.stringMatching(/intruder, pid/) as unknown })]);
+    expect(JSON.parse(readFileSync(lock, "utf8"))).toMatchObject({ replica: "intruder" }); // stepping down leaves it be
+    unlinkSync(lock);
+    const atRelease = marks(ticks).length;
+    await until("the replica to take the free lock and tick again", () => marks(ticks).length >= atRelease + 2, 15_000);
+    expect(marks(ticks).slice(firstOther).every((p) => p === other)).toBe(true);
+
     // Runs record the replica that ran them.
     const owners = new Set(readdirSync(join(state, "runs")).filter((f) => f.endsWith(".json")).map((f) => (JSON.parse(readFileSync(join(state, "runs", f), "utf8")) as { owner: { replica: string } }).owner.replica));
     expect(owners).toEqual(new Set(["r1", "r2"]));
