@@ -1,0 +1,328 @@
+/**
+ * Byte-level BPE exactly as llama.cpp tokenizes (llama-vocab.cpp), in TypeScript: special tokens split out first
+ * (tokenizer_st_partition), the pre-tokenizer of the vocabulary's family (split.ts), each word's UTF-8 bytes mapped
+ * to GPT-2's byte characters and merged by rank, lowest rank first and leftmost on ties (llama.cpp's bigram queue),
+ * a merged piece that is not a token falling back to its single bytes. Words repeat, so each word's ids are kept.
+ *
+ * `FastBpe.create` says why it cannot serve a vocabulary (another tokenizer type, a pre-tokenizer not reproduced,
+ * an engine with other Unicode data); the caller then keeps llama.cpp's tokenizer.
+ */
+import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
+import { unicodeTable } from "./unicode.js";
+
+/** What a vocabulary is made of: the GGUF's tokenizer.ggml.* and llama.cpp's final token attributes. */
+export interface BpeVocabularyData {
+  /** tokenizer.ggml.model */
+  model: string;
+  /** tokenizer.ggml.pre (empty: llama.cpp's "default") */
+  pre: string;
+  tokens: readonly string[];
+  merges: readonly string[];
+  /** Per id: control, user-defined or unknown (the tokens llama.cpp splits out before BPE), with lstrip/rstrip. */
+  specials: ReadonlyArray<{ id: number; control: boolean; userDefined: boolean; unknown: boolean; lstrip: boolean; rstrip: boolean }>;
+}
+
+interface Family {
+  splitters: Splitter[];
+  ignoreMerges: boolean;
+}
+
+const GPT2: Family = { splitters: [splitGpt2], ignoreMerges: false };
+const STARCODER: Family = { splitters: [splitDigits, splitGpt2], ignoreMerges: false };
+const LLAMA3: Family = { splitters: [splitLlama3], ignoreMerges: true };
+const LLAMA3_MERGING: Family = { splitters: [splitLlama3], ignoreMerges: false };
+const QWEN2: Family = { splitters: [splitQwen2], ignoreMerges: false };
+const QWEN35: Family = { splitters: [splitQwen35], ignoreMerges: false };
+
+/**
+ * tokenizer.ggml.pre names whose pre-tokenizer is reproduced here, as llama.cpp maps them (llama-vocab.cpp) to a
+ * pre-tokenizer and whether whole words found in the vocabulary skip the merges (ignore_merges).
+ */
+export const PRE_TOKENIZERS: Readonly<Record<string, Family>> = {
+  ...Object.fromEntries(
+    ["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling"].map((n) => [n, GPT2]),
+  ),
+  ...Object.fromEntries(["starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2"].map((n) => [n, STARCODER])),
+  ...Object.fromEntries(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"].map((n) => [n, LLAMA3])),
+  ...Object.fromEntries(["dbrx", "smaug-bpe", "glm4", "chatglm-bpe"].map((n) => [n, LLAMA3_MERGING])),
+  ...Object.fromEntries(["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan"].map((n) => [n, QWEN2])),
+  qwen35: QWEN35,
+};
+
+/** GPT-2's reversible map from a byte to a printable character (the alphabet of byte-level BPE vocabularies). */
+function byteChars(): string[] {
+  const chars: string[] = [];
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    chars.push(String.fromCharCode(printable ? b : 256 + extra++));
+  }
+  return chars;
+}
+const BYTE_CHARS = byteChars();
+
+/** UTF-8 of one code point, as GPT-2 byte characters. */
+function encodeCodePoint(cp: number): string {
+  if (cp < 0x80) return BYTE_CHARS[cp]!;
+  if (cp < 0x800) return BYTE_CHARS[0xc0 | (cp >> 6)]! + BYTE_CHARS[0x80 | (cp & 63)]!;
+  if (cp < 0x10000) return BYTE_CHARS[0xe0 | (cp >> 12)]! + BYTE_CHARS[0x80 | ((cp >> 6) & 63)]! + BYTE_CHARS[0x80 | (cp & 63)]!;
+  return BYTE_CHARS[0xf0 | (cp >> 18)]! + BYTE_CHARS[0x80 | ((cp >> 12) & 63)]! + BYTE_CHARS[0x80 | ((cp >> 6) & 63)]! + BYTE_CHARS[0x80 | (cp & 63)]!;
+}
+
+/** llama.cpp's isspace on a byte: the ASCII blanks (what lstrip/rstrip remove around a special token). */
+const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
+
+interface Special {
+  id: number;
+  text: string;
+  lstrip: boolean;
+  rstrip: boolean;
+}
+
+/** Words remembered (their ids) at most; past it the memo starts again. */
+const WORD_MEMO = 1 << 16;
+
+export class FastBpe {
+  private readonly vocab = new Map<string, number>();
+  private readonly ranks = new Map<string, number>();
+  /** Longest first, as llama.cpp orders its special-token cache. */
+  private readonly specialsAlways: Special[];
+  private readonly specialsParsed: Special[];
+  private readonly memo = new Map<string, readonly number[]>();
+
+  private constructor(
+    data: BpeVocabularyData,
+    private readonly family: Family,
+    private readonly table: Uint16Array,
+  ) {
+    // text_to_token: the last id wins for a text that appears twice, as in llama.cpp's map filled in order.
+    data.tokens.forEach((text, id) => this.vocab.set(text, id));
+    // A merge is "LEFT RIGHT" (split at the first space after the first character); the first rank of a pair wins.
+    // Byte-level symbols never hold a space (it is "Ġ"), so the line itself is the pair's key.
+    data.merges.forEach((merge, rank) => {
+      if (merge.indexOf(" ", 1) !== -1 && !this.ranks.has(merge)) this.ranks.set(merge, rank);
+    });
+    const specials = data.specials
+      .filter((s) => s.control || s.userDefined || s.unknown)
+      .map((s) => ({ id: s.id, text: data.tokens[s.id]!, lstrip: s.lstrip, rstrip: s.rstrip, parsedOnly: s.control || s.unknown }))
+      .filter((s) => s.text.length > 0)
+      .sort((a, b) => Buffer.byteLength(b.text) - Buffer.byteLength(a.text) || a.id - b.id);
+    this.specialsParsed = specials;
+    this.specialsAlways = specials.filter((s) => !s.parsedOnly);
+  }
+
+  /** A tokenizer for this vocabulary, or why there is none (llama.cpp's own is used then). */
+  static create(data: BpeVocabularyData): FastBpe | { unsupported: string } {
+    if (data.model !== "gpt2") return { unsupported: `tokenizer type "${data.model}" (only byte-level BPE is reproduced)` };
+    const family = PRE_TOKENIZERS[data.pre];
+    if (!family) return { unsupported: `pre-tokenizer "${data.pre || "default"}" is not reproduced` };
+    const table = unicodeTable();
+    if (!table) return { unsupported: `this Node's Unicode data (${process.versions.unicode}) is not the version the tables were checked against` };
+    if (data.merges.length === 0) return { unsupported: "the vocabulary has no merges" };
+    return new FastBpe(data, family, table);
+  }
+
+  tokenize(text: string, special: boolean): number[] {
+    const out: number[] = [];
+    this.partition(text, special, (piece) => this.encodeText(piece, out), (id) => out.push(id));
+    return out;
+  }
+
+  count(text: string, special: boolean): number {
+    return this.tokenize(text, special).length;
+  }
+
+  /** tokenizer_st_partition: special tokens out of the text, longest first; the text between goes to BPE. */
+  private partition(text: string, special: boolean, onText: (text: string) => void, onToken: (id: number) => void): void {
+    if (text.length === 0) return;
+    type Fragment = string | number;
+    let fragments: Fragment[] = [text];
+    for (const s of special ? this.specialsParsed : this.specialsAlways) {
+      let next: Fragment[] | undefined;
+      for (let i = 0; i < fragments.length; i++) {
+        const f = fragments[i]!;
+        if (typeof f !== "string" || f.indexOf(s.text) === -1) {
+          next?.push(f);
+          continue;
+        }
+        next ??= fragments.slice(0, i);
+        let rest = f;
+        for (;;) {
+          const at = rest.indexOf(s.text);
+          if (at === -1) {
+            if (rest.length > 0) next.push(rest);
+            break;
+          }
+          let left = rest.slice(0, at);
+          if (s.lstrip) {
+            let end = left.length;
+            while (end > 0 && isSpace(left.charCodeAt(end - 1))) end--;
+            left = left.slice(0, end);
+          }
+          if (left.length > 0) next.push(left);
+          next.push(s.id);
+          rest = rest.slice(at + s.text.length);
+          if (s.rstrip) {
+            let start = 0;
+            while (start < rest.length && isSpace(rest.charCodeAt(start))) start++;
+            rest = rest.slice(start);
+          }
+        }
+      }
+      if (next) fragments = next;
+    }
+    for (const f of fragments) {
+      if (typeof f === "number") onToken(f);
+      else onText(f);
+    }
+  }
+
+  /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended. */
+  private encodeText(text: string, out: number[]): void {
+    // Code points and where each starts in the string.
+    const cps = new Int32Array(text.length);
+    const at = new Int32Array(text.length + 1);
+    let n = 0;
+    for (let i = 0; i < text.length; ) {
+      const cp = text.codePointAt(i)!;
+      // A lone surrogate reaches llama.cpp as U+FFFD (the string's UTF-8 encoding replaces it).
+      const lone = cp >= 0xd800 && cp <= 0xdfff;
+      at[n] = i;
+      cps[n++] = lone ? 0xfffd : cp;
+      i += cp > 0xffff ? 2 : 1;
+    }
+    at[n] = text.length;
+    let ends: number[] = [n];
+    for (const split of this.family.splitters) {
+      const next: number[] = [];
+      let start = 0;
+      for (const end of ends) {
+        split(cps, this.table, start, end, next);
+        start = end;
+      }
+      ends = next;
+    }
+    let start = 0;
+    for (const end of ends) {
+      const word = text.slice(at[start], at[end]);
+      let ids = this.memo.get(word);
+      if (!ids) {
+        ids = this.encodeWord(cps, start, end);
+        if (this.memo.size >= WORD_MEMO) this.memo.clear();
+        this.memo.set(word, ids);
+      }
+      for (const id of ids) out.push(id);
+      start = end;
+    }
+  }
+
+  /** One word: its bytes as GPT-2 characters, merged by rank. */
+  private encodeWord(cps: Int32Array, start: number, end: number): number[] {
+    let encoded = "";
+    for (let i = start; i < end; i++) encoded += encodeCodePoint(cps[i]!);
+    if (this.family.ignoreMerges) {
+      const whole = this.vocab.get(encoded);
+      if (whole !== undefined) return [whole];
+    }
+    const symbols = mergeByRank([...encoded], this.ranks);
+    const ids: number[] = [];
+    for (const symbol of symbols) {
+      const id = this.vocab.get(symbol);
+      if (id !== undefined) {
+        ids.push(id);
+        continue;
+      }
+      for (const ch of symbol) {
+        const byte = this.vocab.get(ch);
+        if (byte !== undefined) ids.push(byte);
+      }
+    }
+    return ids;
+  }
+}
+
+/**
+ * BPE merges as llama.cpp's bigram queue applies them: the adjacent pair of lowest rank first, the leftmost on a tie,
+ * until no adjacent pair has a rank. Short words scan for the best pair; long ones (a run of one character, a long
+ * identifier) use a heap, so a 100 000-character word costs n log n, not n².
+ */
+export function mergeByRank(symbols: string[], ranks: ReadonlyMap<string, number>): string[] {
+  if (symbols.length < 2) return symbols;
+  return symbols.length <= 48 ? mergeShort(symbols, ranks) : mergeLong(symbols, ranks);
+}
+
+function mergeShort(symbols: string[], ranks: ReadonlyMap<string, number>): string[] {
+  const rankOf = (i: number) => ranks.get(`${symbols[i]} ${symbols[i + 1]}`) ?? Infinity;
+  const pairRanks = symbols.slice(0, -1).map((_, i) => rankOf(i));
+  for (;;) {
+    let best = Infinity;
+    let at = -1;
+    for (let i = 0; i < pairRanks.length; i++) {
+      if (pairRanks[i]! < best) {
+        best = pairRanks[i]!;
+        at = i;
+      }
+    }
+    if (at === -1) return symbols;
+    symbols.splice(at, 2, symbols[at]! + symbols[at + 1]!);
+    pairRanks.splice(at, 1);
+    if (at < pairRanks.length) pairRanks[at] = rankOf(at);
+    if (at > 0) pairRanks[at - 1] = rankOf(at - 1);
+  }
+}
+
+function mergeLong(symbols: string[], ranks: ReadonlyMap<string, number>): string[] {
+  const n = symbols.length;
+  const text = symbols.slice();
+  const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+  const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+  // A min-heap of [rank, left, the pair's text] (stale entries are skipped when popped, as llama.cpp does).
+  const heap: Array<[number, number, string]> = [];
+  const less = (a: [number, number, string], b: [number, number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const push = (item: [number, number, string]) => {
+    heap.push(item);
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!less(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  };
+  const pop = () => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  const consider = (left: number) => {
+    const right = left === -1 ? -1 : next[left]!;
+    if (left === -1 || right === -1) return;
+    const rank = ranks.get(`${text[left]} ${text[right]}`);
+    if (rank !== undefined) push([rank, left, text[left]! + text[right]!]);
+  };
+  for (let i = 0; i + 1 < n; i++) consider(i);
+  while (heap.length > 0) {
+    const [, left, pair] = pop();
+    const right = next[left]!;
+    if (right === -1 || text[left] === "" || text[left]! + text[right]! !== pair) continue;
+    text[left] = pair;
+    text[right] = "";
+    next[left] = next[right]!;
+    if (next[right]! !== -1) prev[next[right]!] = left;
+    consider(prev[left]!);
+    consider(left);
+  }
+  return text.filter((t) => t !== "");
+}
