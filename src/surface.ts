@@ -62,10 +62,21 @@ export function registerResources(mcp: McpServer, services: Services): void {
       json(uri, async () => {
         if (engine.backend().kind === "remote") {
           await engine.capabilities(); // the server is asked what it serves
-          return { loaded: "on the model server", backend: engine.describeSource(), ...engine.loadedInfo(), contextSize: engine.contextSizes() };
+          const tokenizer = await engine.tokenizer().then(
+            (t) => t.implementation,
+            (error: unknown) => ({ engine: "none", detail: messageOf(error) }),
+          );
+          return { loaded: "on the model server", backend: engine.describeSource(), ...engine.loadedInfo(), tokenizer, contextSize: engine.contextSizes() };
         }
         const tokenizer = await engine.tokenizer();
-        return { loaded: engine.state === "full" ? "full" : "vocabulary only", backend: "local", load_ms: engine.loadMs ?? null, ...tokenizer.info, contextSize: engine.contextSizes() };
+        return {
+          loaded: engine.state === "full" ? "full" : "vocabulary only",
+          backend: "local",
+          load_ms: engine.loadMs ?? null,
+          ...tokenizer.info,
+          tokenizer: tokenizer.implementation,
+          contextSize: engine.contextSizes(),
+        };
       }),
   );
 
@@ -77,7 +88,7 @@ export function registerResources(mcp: McpServer, services: Services): void {
       json(uri, async () => {
         const tokenizer = await engine.tokenizer();
         if (!tokenizer.vocabulary) throw new McpError(ErrorCode.InvalidRequest, "The model server does not expose its vocabulary; start lam-mcp with --model set to a local GGUF of the same model.");
-        return (await describeVocabulary(tokenizer.info.name, tokenizer.vocabulary, undefined, 0)).structured;
+        return (await describeVocabulary(tokenizer.info.name, tokenizer.vocabulary, tokenizer.implementation, undefined, 0)).structured;
       }),
   );
 

@@ -88,6 +88,13 @@ export interface Vocabulary {
   isSpecial(id: number): boolean;
 }
 
+/** Which code turns text into token ids: lam-mcp's own (exact and faster, where it reproduces the vocabulary), llama.cpp's, or the inference server's. */
+export interface TokenizerImplementation {
+  engine: "lam-mcp" | "llama.cpp" | "server";
+  /** What it is, or why lam-mcp's own is not used for this vocabulary. */
+  detail: string;
+}
+
 /**
  * A model's tokenizer: the local model's (vocabulary-only load) or an inference server's own (over HTTP, hence
  * asynchronous). The same object for as long as the same model stays loaded, so callers may key per-model memos
@@ -97,6 +104,7 @@ export interface Tokenizer {
   readonly info: ModelInfo;
   /** Where it runs: "local", or the inference server's URL (without credentials). */
   readonly backend: string;
+  readonly implementation: TokenizerImplementation;
   /** How many tokens the vocabulary has (ids run from 0 to size - 1), when known. */
   readonly size: number | null;
   /** The whole vocabulary, when the backend holds it; null for a server's tokenizer. */

@@ -1,7 +1,7 @@
 /** vocabulary: the tokenizer described (size, kind, special tokens, an analysis), and tokens matching a query. */
 import { z } from "zod";
 import { ToolError } from "../errors.js";
-import type { Vocabulary } from "../llm/engine.js";
+import type { TokenizerImplementation, Vocabulary } from "../llm/engine.js";
 import { defineTool } from "../tool.js";
 import { VOCABULARY_DEFINITIONS, vocabularyOf } from "./analysis.js";
 import { Piece, READ_ONLY, vocabularyFor, type TokenToolDeps } from "./deps.js";
@@ -18,6 +18,9 @@ export const VocabularyOutput = z.object({
   model: z.string(),
   size: z.number().int(),
   kind: z.string().describe("Tokenizer kind: bpe (byte-level BPE), spm (SentencePiece), wpm, ugm, ..."),
+  tokenizer: z
+    .object({ engine: z.enum(["lam-mcp", "llama.cpp", "server"]), detail: z.string() })
+    .describe("Which code tokenizes: lam-mcp's own (exact, faster) where it reproduces the vocabulary, else llama.cpp's (or the server's)"),
   bos: TokenRef,
   eos: TokenRef,
   eot: TokenRef,
@@ -55,12 +58,19 @@ export const vocabulary = (deps: TokenToolDeps) =>
         }
       }
       const { tokenizer, vocabulary } = await vocabularyFor(deps, ctx);
-      return describeVocabulary(tokenizer.info.name, vocabulary, re, args.limit, ctx.signal);
+      return describeVocabulary(tokenizer.info.name, vocabulary, tokenizer.implementation, re, args.limit, ctx.signal);
     },
   });
 
 /** The vocabulary tool's answer (and the lam://vocabulary resource's, without a query). */
-export async function describeVocabulary(name: string, tokenizer: Vocabulary, re: RegExp | undefined, limit: number, signal?: AbortSignal) {
+export async function describeVocabulary(
+  name: string,
+  tokenizer: Vocabulary,
+  implementation: TokenizerImplementation,
+  re: RegExp | undefined,
+  limit: number,
+  signal?: AbortSignal,
+) {
   const analysis = vocabularyOf(tokenizer);
   const ref = (id: number | null) => (id === null || !tokenizer.has(id) ? null : { id, piece: tokenizer.piece(id).piece });
   // The user's expression runs in a worker under a deadline: a backtracking one must not freeze the server.
@@ -72,6 +82,7 @@ export async function describeVocabulary(name: string, tokenizer: Vocabulary, re
     model: name,
     size: analysis.size,
     kind: tokenizer.kind,
+    tokenizer: implementation,
     bos: ref(tokenizer.bos),
     eos: ref(tokenizer.eos),
     eot: ref(tokenizer.eot),
@@ -83,7 +94,7 @@ export async function describeVocabulary(name: string, tokenizer: Vocabulary, re
     matches_total: total,
   };
   const lines = [
-    `${name}: ${analysis.size} tokens (${tokenizer.kind}), ${analysis.special_tokens.length} special.`,
+    `${name}: ${analysis.size} tokens (${tokenizer.kind}), ${analysis.special_tokens.length} special. Tokenized by ${implementation.detail}.`,
     `BOS ${JSON.stringify(structured.bos)}, EOS ${JSON.stringify(structured.eos)}, EOT ${JSON.stringify(structured.eot)}.`,
     `Of ${s.text_tokens} text tokens: ${s.word_start} start a word, ${s.continuation} continue one, ` +
       `${s.uppercase_initial} uppercase / ${s.lowercase_initial} lowercase initial, ${s.all_caps} all-caps, ` +

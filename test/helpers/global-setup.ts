@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { llamaSource } from "./llama-source.js";
 import { ensureLlamaServer } from "./llama-server.js";
 import { startSearx } from "./searx.js";
 import { writeTinyModel } from "./tiny-model.js";
@@ -22,6 +23,8 @@ declare module "vitest" {
     searxUrl: string;
     /** The fixture web server (engine answers and pages). */
     webUrl: string;
+    /** node-llama-cpp's bundled llama.cpp source, cloned (its tokenizer test vocabularies and Unicode table). */
+    llamaSrc: string;
   }
 }
 
@@ -33,6 +36,7 @@ export default async function setup(project: TestProject) {
   project.provide("spmModelPath", writeTinyModel(join(dir, "tiny-spm.gguf"), { vocabulary: "spm", name: "lam-tiny-spm" }));
   // The remote-backend tests run a real llama-server: built here once per llama.cpp release (cached outside the repo).
   ensureLlamaServer();
+  project.provide("llamaSrc", llamaSource());
   const searx = await startSearx(join(dir, "searx"));
   project.provide("searxUrl", searx.url);
   project.provide("webUrl", searx.web.url);

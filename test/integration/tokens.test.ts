@@ -3,7 +3,8 @@
  * Expected values come from the vocabulary the test helper wrote, never from the code under test.
  */
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect, inject, test } from "vitest";
+import type { RawSettings } from "../../src/config.js";
 import { buildVocabulary, BOS_ID, EOS_ID, IM_START_ID, SPECIAL_TOKENS } from "../helpers/tiny-model.js";
 import type { LocalTokenizer } from "../../src/llm/local/tokens.js";
 import { connect, sharedServices, textOf } from "../helpers/harness.js";
@@ -170,6 +171,21 @@ describe("vocabulary", () => {
     expect(stats.single_characters).toBe(new Set(text.filter((p) => [...p].length === 1)).size);
     const longest = [...text].sort((a, b) => [...b].length - [...a].length)[0]!;
     expect((out.longest as Array<{ piece: string; length: number }>)[0]!.length).toBe([...longest].length);
+  });
+
+  test("says which tokenizer is in use: lam-mcp's own for the byte-level BPE vocabulary, llama.cpp's for SentencePiece or when asked", async () => {
+    const cases: Array<[RawSettings, string, RegExp]> = [
+      [{}, "lam-mcp", /"gpt-2" pre-tokenizer reproduced/],
+      [{ tokenizer: "llama.cpp" }, "llama.cpp", /--tokenizer llama\.cpp/],
+      [{ model: inject("spmModelPath") }, "llama.cpp", /only byte-level BPE/],
+    ];
+    for (const [settings, engine, detail] of cases) {
+      await using h = await connect(settings);
+      const out = await h.ok<{ tokenizer: { engine: string; detail: string } }>("vocabulary", {});
+      expect(out.tokenizer).toMatchObject({ engine, detail: expect.stringMatching(detail) as unknown });
+      const model = JSON.parse(((await h.client.readResource({ uri: "lam://model" })).contents[0] as { text: string }).text) as { tokenizer: unknown };
+      expect(model.tokenizer).toEqual(out.tokenizer);
+    }
   });
 
   test("query lists matching tokens up to limit, with the total", async () => {

@@ -49,6 +49,8 @@ export interface EngineSettings {
   hfEndpoint: string;
   threads: number | "auto";
   gpu: "auto" | "false" | "cuda" | "vulkan";
+  /** lam-mcp's own tokenizer where it is exact ("auto"), or llama.cpp's always. */
+  tokenizer?: "auto" | "llama.cpp";
   contextSize: number;
   sequences: number;
   maxQueue: number;
@@ -447,7 +449,7 @@ export class LocalEngine implements Engine {
     const adapters = this.settings.adapters ?? [];
     if (adapters.length > 0) info.adapters = adapters.map((a) => ({ file: a.path, scale: a.scale }));
     this.log.info(`model loaded${vocabOnly ? " (vocabulary only)" : ""}`, { file: path, ms: Math.round(ms) });
-    const loaded = { model, info, vocabOnly, tokenizer: new LocalTokenizer(model, info) };
+    const loaded = { model, info, vocabOnly, tokenizer: new LocalTokenizer(model, info, this.settings.tokenizer) };
     this.lastLoaded = loaded;
     return loaded;
   }

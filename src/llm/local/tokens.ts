@@ -8,7 +8,8 @@
  * "<0xF0><0x9F>", never as a replacement character, and carries its bytes in hex.
  */
 import type { LlamaModel, Token } from "node-llama-cpp";
-import { renderBytes, type ModelInfo, type TokenKind, type Tokenizer, type TokenPiece, type Vocabulary } from "../engine.js";
+import { renderBytes, type ModelInfo, type TokenizerImplementation, type TokenKind, type Tokenizer, type TokenPiece, type Vocabulary } from "../engine.js";
+import { FastBpe } from "./bpe/tokenizer.js";
 
 let gpt2ByteMap: Map<string, number> | undefined;
 function unicodeToByte(): Map<string, number> {
@@ -32,17 +33,52 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   readonly kind: string;
   readonly backend = "local";
   private readonly style: "bpe" | "spm" | "other";
+  /** lam-mcp's own tokenizer for this vocabulary, when it reproduces llama.cpp's exactly (and may be used). */
+  private readonly own: FastBpe | null;
+  readonly implementation: TokenizerImplementation;
 
   constructor(
     /** The node-llama-cpp model: for the local backend's own use, never a family's. */
     readonly model: LlamaModel,
     readonly info: ModelInfo,
+    /** "auto": lam-mcp's own tokenizer where it is exact; "llama.cpp": always llama.cpp's (--tokenizer). */
+    choice: "auto" | "llama.cpp" = "auto",
   ) {
-    const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } }).tokenizer?.ggml?.tokens;
-    this.texts = Array.isArray(tokens) ? (tokens as string[]) : undefined;
+    const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown; merges?: unknown; model?: unknown; pre?: unknown } } }).tokenizer?.ggml;
+    this.texts = Array.isArray(ggml?.tokens) ? (ggml.tokens as string[]) : undefined;
     this.size = this.texts?.length ?? [...model.iterateAllTokens()].length;
     this.kind = String(model.vocabularyType);
     this.style = this.kind === "bpe" ? "bpe" : this.kind === "spm" || this.kind === "ugm" ? "spm" : "other";
+    const own = choice === "llama.cpp" ? { unsupported: "--tokenizer llama.cpp" } : this.ownTokenizer(ggml);
+    this.own = own instanceof FastBpe ? own : null;
+    this.implementation =
+      own instanceof FastBpe
+        ? { engine: "lam-mcp", detail: `lam-mcp's byte-level BPE (TypeScript), llama.cpp's "${String(ggml?.pre)}" pre-tokenizer reproduced exactly` }
+        : { engine: "llama.cpp", detail: `llama.cpp's tokenizer (lam-mcp's own does not serve this vocabulary: ${own.unsupported})` };
+  }
+
+  /** lam-mcp's tokenizer for this vocabulary, from the GGUF's tokens and merges and llama.cpp's token attributes. */
+  private ownTokenizer(ggml: { tokens?: unknown; merges?: unknown; model?: unknown; pre?: unknown } | undefined): FastBpe | { unsupported: string } {
+    if (!this.texts || !ggml) return { unsupported: "the GGUF holds no token list" };
+    if (ggml.model !== "gpt2") return { unsupported: `tokenizer type "${String(ggml.model)}" (only byte-level BPE is reproduced)` };
+    const specials = [];
+    for (let id = 0; id < this.texts.length; id++) {
+      const a = this.model.getTokenAttributes(id as Token);
+      if (a.control || a.userDefined || a.unknown) specials.push({ id, control: a.control, userDefined: a.userDefined, unknown: a.unknown, lstrip: a.lstrip, rstrip: a.rstrip });
+    }
+    return FastBpe.create({
+      model: "gpt2",
+      pre: typeof ggml.pre === "string" ? ggml.pre : "",
+      tokens: this.texts,
+      merges: Array.isArray(ggml.merges) ? (ggml.merges as string[]) : [],
+      specials,
+    });
+  }
+
+  /** A text's ids, by lam-mcp's tokenizer when it serves this vocabulary, else llama.cpp's. */
+  private ids(text: string, special: boolean): number[] {
+    if (text.length === 0) return [];
+    return this.own ? this.own.tokenize(text, special) : [...this.model.tokenize(text, special)];
   }
 
   get bos(): number | null {
@@ -62,7 +98,7 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   }
 
   async tokenize(text: string, { special, addBos = false }: { special: boolean; addBos?: boolean }): Promise<{ ids: number[]; bosAdded: boolean }> {
-    const ids: number[] = text.length === 0 ? [] : [...this.model.tokenize(text, special)];
+    const ids = this.ids(text, special);
     const bosAdded = addBos && this.bos !== null;
     if (bosAdded) ids.unshift(this.bos!);
     return { ids, bosAdded };
@@ -73,7 +109,7 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   }
 
   async count(text: string, special: boolean): Promise<number> {
-    return text.length === 0 ? 0 : this.model.tokenize(text, special).length;
+    return this.ids(text, special).length;
   }
 
   async detokenize(ids: readonly number[], special: boolean): Promise<string> {

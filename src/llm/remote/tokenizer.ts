@@ -20,6 +20,7 @@ interface ServerToken {
 
 export class ServerTokenizer implements Tokenizer {
   readonly vocabulary = null;
+  readonly implementation = { engine: "server", detail: "llama-server's /tokenize and /detokenize" } as const;
   readonly size: number | null;
   readonly backend: string;
   private readonly pieces = new Map<number, Uint8Array>();
@@ -163,6 +164,7 @@ function badAnswer(url: string, path = "/tokenize"): ToolError {
  */
 export class VllmTokenizer implements Tokenizer {
   readonly vocabulary = null;
+  readonly implementation = { engine: "server", detail: "vLLM's /tokenize and /detokenize (the model's Hugging Face tokenizer)" } as const;
   readonly size: number | null;
   readonly backend: string;
   private readonly pieces = new Map<number, Uint8Array>();

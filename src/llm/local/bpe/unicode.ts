@@ -24,7 +24,7 @@ export const ENGINE_UNICODE = "17.0";
 /**
  * Code points (single, or inclusive [first, last]) that the engine's Unicode 17.0 assigns and llama.cpp's table
  * does not (added in Unicode 16 and 17): llama.cpp treats them as undefined. Made by comparing the two tables
- * (test/unit/bpe-unicode.test.ts prints the list again if it ever differs).
+ * (test/integration/fast-tokenizer.test.ts compares the whole tables and names the code points that differ).
  */
 const UNKNOWN_TO_LLAMA_CPP: ReadonlyArray<readonly [number, number?]> = [
   [2191], [2199], [3164], [3292], [6863, 6877], [6880, 6891], [6990, 6991], [7039], [7305, 7306], [8385], [9255, 9257],
@@ -44,12 +44,12 @@ const MAX_CODEPOINT = 0x110000;
 const CATEGORY = /(\p{Cn})|(\p{N})|(\p{L})|(\p{Z})|(\p{M})|(\p{P})|(\p{S})|(\p{C})/u;
 const WHITE_SPACE = /\p{White_Space}/u;
 
-let table: Uint16Array | null | undefined;
+let table: Uint16Array | undefined;
 
 /** Flags per code point (0x110000 entries, 2.2 MB), built on first use (~40 ms); null under another Unicode. */
 export function unicodeTable(engineUnicode = process.versions.unicode): Uint16Array | null {
-  if (table !== undefined) return table;
-  if (engineUnicode !== ENGINE_UNICODE) return (table = null);
+  if (engineUnicode !== ENGINE_UNICODE) return null;
+  if (table) return table;
   const flags = new Uint16Array(MAX_CODEPOINT);
   for (let cp = 0; cp < MAX_CODEPOINT; cp++) {
     // Planes 4-13 hold nothing; 15 and 16 are private use (but for their last two, noncharacters).
@@ -68,6 +68,6 @@ export function unicodeTable(engineUnicode = process.versions.unicode): Uint16Ar
     }
   }
   for (const [first, last = first] of UNKNOWN_TO_LLAMA_CPP) flags.fill(UNDEFINED, first, last + 1);
-  for (let cp = 0; cp < 0x3001; cp++) if (WHITE_SPACE.test(String.fromCharCode(cp))) flags[cp] |= WHITESPACE;
+  for (let cp = 0; cp < 0x3001; cp++) if (WHITE_SPACE.test(String.fromCharCode(cp))) flags[cp] = flags[cp]! | WHITESPACE;
   return (table = flags);
 }
