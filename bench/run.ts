@@ -15,6 +15,7 @@ import { parseArgv, quietClientListenerWarnings } from "./lib.js";
 import { mediumModel, tinyModel } from "./models.js";
 import { benchThreads } from "./threads.js";
 import { benchTokenize } from "./tokenize.js";
+import { benchTokenizerVocabs } from "./tokenizer-vocabs.js";
 
 quietClientListenerWarnings();
 const { flags, words } = parseArgv(process.argv.slice(2));
@@ -26,6 +27,7 @@ for (const suite of suites) {
   switch (suite) {
     case "tokenize":
       await benchTokenize(model);
+      await benchTokenizerVocabs();
       break;
     case "cold-start":
       await benchColdStart(model);

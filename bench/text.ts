@@ -4,8 +4,8 @@ const WORDS =
     " ",
   );
 
-export function mixedText(targetBytes = 1 << 20): string {
-  let seed = 12345;
+export function mixedText(targetBytes = 1 << 20, firstSeed = 12345): string {
+  let seed = firstSeed;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     return seed % n;
