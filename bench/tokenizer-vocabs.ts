@@ -25,6 +25,7 @@ const VOCABS = [
   ["gpt-2", "GPT-2"],
   ["llama-bpe", "Llama 3"],
   ["qwen2", "Qwen2"],
+  ["llama-spm", "Llama 2 (SentencePiece)"],
 ] as const;
 
 async function server(model: string, tokenizer: "auto" | "llama.cpp") {

@@ -173,11 +173,11 @@ describe("vocabulary", () => {
     expect((out.longest as Array<{ piece: string; length: number }>)[0]!.length).toBe([...longest].length);
   });
 
-  test("says which tokenizer is in use: lam-mcp's own for the byte-level BPE vocabulary, llama.cpp's for SentencePiece or when asked", async () => {
+  test("says which tokenizer is in use: lam-mcp's own for the BPE and SentencePiece vocabularies, llama.cpp's when asked", async () => {
     const cases: Array<[RawSettings, string, RegExp]> = [
       [{}, "lam-mcp", /"gpt-2" pre-tokenizer reproduced/],
       [{ tokenizer: "llama.cpp" }, "llama.cpp", /--tokenizer llama\.cpp/],
-      [{ model: inject("spmModelPath") }, "llama.cpp", /only byte-level BPE/],
+      [{ model: inject("spmModelPath") }, "lam-mcp", /SentencePiece BPE/],
     ];
     for (const [settings, engine, detail] of cases) {
       await using h = await connect(settings);

@@ -9,7 +9,10 @@
  */
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { renderBytes, type ModelInfo, type TokenizerImplementation, type TokenKind, type Tokenizer, type TokenPiece, type Vocabulary } from "../engine.js";
+import { FastSpm } from "./bpe/spm.js";
 import { FastBpe } from "./bpe/tokenizer.js";
+
+type Ggml = { tokens?: unknown; merges?: unknown; scores?: unknown; model?: unknown; pre?: unknown; add_space_prefix?: unknown };
 
 let gpt2ByteMap: Map<string, number> | undefined;
 function unicodeToByte(): Map<string, number> {
@@ -34,7 +37,7 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   readonly backend = "local";
   private readonly style: "bpe" | "spm" | "other";
   /** lam-mcp's own tokenizer for this vocabulary, when it reproduces llama.cpp's exactly (and may be used). */
-  private readonly own: FastBpe | null;
+  private readonly own: FastBpe | FastSpm | null;
   readonly implementation: TokenizerImplementation;
 
   constructor(
@@ -44,27 +47,33 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
     /** "auto": lam-mcp's own tokenizer where it is exact; "llama.cpp": always llama.cpp's (--tokenizer). */
     choice: "auto" | "llama.cpp" = "auto",
   ) {
-    const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown; merges?: unknown; model?: unknown; pre?: unknown } } }).tokenizer?.ggml;
+    const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: Ggml } }).tokenizer?.ggml;
     this.texts = Array.isArray(ggml?.tokens) ? (ggml.tokens as string[]) : undefined;
     this.size = this.texts?.length ?? [...model.iterateAllTokens()].length;
     this.kind = String(model.vocabularyType);
     this.style = this.kind === "bpe" ? "bpe" : this.kind === "spm" || this.kind === "ugm" ? "spm" : "other";
     const own = choice === "llama.cpp" ? { unsupported: "--tokenizer llama.cpp" } : this.ownTokenizer(ggml);
-    this.own = own instanceof FastBpe ? own : null;
+    this.own = own instanceof FastBpe || own instanceof FastSpm ? own : null;
     this.implementation =
       own instanceof FastBpe
         ? { engine: "lam-mcp", detail: `lam-mcp's byte-level BPE (TypeScript), llama.cpp's "${String(ggml?.pre)}" pre-tokenizer reproduced exactly` }
-        : { engine: "llama.cpp", detail: `llama.cpp's tokenizer (lam-mcp's own does not serve this vocabulary: ${own.unsupported})` };
+        : own instanceof FastSpm
+          ? { engine: "lam-mcp", detail: "lam-mcp's SentencePiece BPE (TypeScript), llama.cpp's reproduced exactly" }
+          : { engine: "llama.cpp", detail: `llama.cpp's tokenizer (lam-mcp's own does not serve this vocabulary: ${own.unsupported})` };
   }
 
   /** lam-mcp's tokenizer for this vocabulary, from the GGUF's tokens and merges and llama.cpp's token attributes. */
-  private ownTokenizer(ggml: { tokens?: unknown; merges?: unknown; model?: unknown; pre?: unknown } | undefined): FastBpe | { unsupported: string } {
+  private ownTokenizer(ggml: Ggml | undefined): FastBpe | FastSpm | { unsupported: string } {
     if (!this.texts || !ggml) return { unsupported: "the GGUF holds no token list" };
-    if (ggml.model !== "gpt2") return { unsupported: `tokenizer type "${String(ggml.model)}" (only byte-level BPE is reproduced)` };
+    if (ggml.model !== "gpt2" && ggml.model !== "llama") return { unsupported: `tokenizer type "${String(ggml.model)}" (only byte-level BPE and SentencePiece BPE are reproduced)` };
     const specials = [];
     for (let id = 0; id < this.texts.length; id++) {
       const a = this.model.getTokenAttributes(id as Token);
       if (a.control || a.userDefined || a.unknown) specials.push({ id, control: a.control, userDefined: a.userDefined, unknown: a.unknown, lstrip: a.lstrip, rstrip: a.rstrip });
+    }
+    if (ggml.model === "llama") {
+      if (!Array.isArray(ggml.scores) && !ArrayBuffer.isView(ggml.scores)) return { unsupported: "the vocabulary has no scores" };
+      return FastSpm.create({ tokens: this.texts, scores: ggml.scores as ArrayLike<number>, specials, addSpacePrefix: ggml.add_space_prefix !== false });
     }
     return FastBpe.create({
       model: "gpt2",

@@ -72,11 +72,65 @@ function encodeCodePoint(cp: number): string {
 /** llama.cpp's isspace on a byte: the ASCII blanks (what lstrip/rstrip remove around a special token). */
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 
-interface Special {
+export interface Special {
   id: number;
   text: string;
   lstrip: boolean;
   rstrip: boolean;
+}
+
+/** The special tokens llama.cpp splits out: longest first (by bytes), then by id; [always, with special: true]. */
+export function specialTokens(tokens: readonly string[], specials: BpeVocabularyData["specials"]): [Special[], Special[]] {
+  const all = specials
+    .filter((s) => s.control || s.userDefined || s.unknown)
+    .map((s) => ({ id: s.id, text: tokens[s.id] ?? "", lstrip: s.lstrip, rstrip: s.rstrip, parsedOnly: s.control || s.unknown }))
+    .filter((s) => s.text.length > 0)
+    .sort((a, b) => Buffer.byteLength(b.text) - Buffer.byteLength(a.text) || a.id - b.id);
+  return [all.filter((s) => !s.parsedOnly), all];
+}
+
+/**
+ * tokenizer_st_partition: each special token, longest first, split out of the text fragments left (with lstrip and
+ * rstrip removing ASCII blanks beside it); what remains are text fragments, in order, as strings.
+ */
+export function partition(text: string, specials: readonly Special[]): Array<string | number> {
+  if (text.length === 0) return [];
+  let fragments: Array<string | number> = [text];
+  for (const s of specials) {
+    let next: Array<string | number> | undefined;
+    for (let i = 0; i < fragments.length; i++) {
+      const f = fragments[i]!;
+      if (typeof f !== "string" || f.indexOf(s.text) === -1) {
+        next?.push(f);
+        continue;
+      }
+      next ??= fragments.slice(0, i);
+      let rest = f;
+      for (;;) {
+        const at = rest.indexOf(s.text);
+        if (at === -1) {
+          if (rest.length > 0) next.push(rest);
+          break;
+        }
+        let left = rest.slice(0, at);
+        if (s.lstrip) {
+          let end = left.length;
+          while (end > 0 && isSpace(left.charCodeAt(end - 1))) end--;
+          left = left.slice(0, end);
+        }
+        if (left.length > 0) next.push(left);
+        next.push(s.id);
+        rest = rest.slice(at + s.text.length);
+        if (s.rstrip) {
+          let start = 0;
+          while (start < rest.length && isSpace(rest.charCodeAt(start))) start++;
+          rest = rest.slice(start);
+        }
+      }
+    }
+    if (next) fragments = next;
+  }
+  return fragments;
 }
 
 /** Words remembered (their ids) at most; past it the memo starts again. */
@@ -102,18 +156,12 @@ export class FastBpe {
     data.merges.forEach((merge, rank) => {
       if (merge.indexOf(" ", 1) !== -1 && !this.ranks.has(merge)) this.ranks.set(merge, rank);
     });
-    const specials = data.specials
-      .filter((s) => s.control || s.userDefined || s.unknown)
-      .map((s) => ({ id: s.id, text: data.tokens[s.id]!, lstrip: s.lstrip, rstrip: s.rstrip, parsedOnly: s.control || s.unknown }))
-      .filter((s) => s.text.length > 0)
-      .sort((a, b) => Buffer.byteLength(b.text) - Buffer.byteLength(a.text) || a.id - b.id);
-    this.specialsParsed = specials;
-    this.specialsAlways = specials.filter((s) => !s.parsedOnly);
+    [this.specialsAlways, this.specialsParsed] = specialTokens(data.tokens, data.specials);
   }
 
   /** A tokenizer for this vocabulary, or why there is none (llama.cpp's own is used then). */
   static create(data: BpeVocabularyData): FastBpe | { unsupported: string } {
-    if (data.model !== "gpt2") return { unsupported: `tokenizer type "${data.model}" (only byte-level BPE is reproduced)` };
+    if (data.model !== "gpt2") return { unsupported: `tokenizer type "${data.model}" (only byte-level BPE and SentencePiece BPE are reproduced)` };
     const family = PRE_TOKENIZERS[data.pre];
     if (!family) return { unsupported: `pre-tokenizer "${data.pre || "default"}" is not reproduced` };
     const table = unicodeTable();
@@ -124,57 +172,15 @@ export class FastBpe {
 
   tokenize(text: string, special: boolean): number[] {
     const out: number[] = [];
-    this.partition(text, special, (piece) => this.encodeText(piece, out), (id) => out.push(id));
+    for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
+      if (typeof f === "number") out.push(f);
+      else this.encodeText(f, out);
+    }
     return out;
   }
 
   count(text: string, special: boolean): number {
     return this.tokenize(text, special).length;
-  }
-
-  /** tokenizer_st_partition: special tokens out of the text, longest first; the text between goes to BPE. */
-  private partition(text: string, special: boolean, onText: (text: string) => void, onToken: (id: number) => void): void {
-    if (text.length === 0) return;
-    type Fragment = string | number;
-    let fragments: Fragment[] = [text];
-    for (const s of special ? this.specialsParsed : this.specialsAlways) {
-      let next: Fragment[] | undefined;
-      for (let i = 0; i < fragments.length; i++) {
-        const f = fragments[i]!;
-        if (typeof f !== "string" || f.indexOf(s.text) === -1) {
-          next?.push(f);
-          continue;
-        }
-        next ??= fragments.slice(0, i);
-        let rest = f;
-        for (;;) {
-          const at = rest.indexOf(s.text);
-          if (at === -1) {
-            if (rest.length > 0) next.push(rest);
-            break;
-          }
-          let left = rest.slice(0, at);
-          if (s.lstrip) {
-            let end = left.length;
-            while (end > 0 && isSpace(left.charCodeAt(end - 1))) end--;
-            left = left.slice(0, end);
-          }
-          if (left.length > 0) next.push(left);
-          next.push(s.id);
-          rest = rest.slice(at + s.text.length);
-          if (s.rstrip) {
-            let start = 0;
-            while (start < rest.length && isSpace(rest.charCodeAt(start))) start++;
-            rest = rest.slice(start);
-          }
-        }
-      }
-      if (next) fragments = next;
-    }
-    for (const f of fragments) {
-      if (typeof f === "number") onToken(f);
-      else onText(f);
-    }
   }
 
   /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended. */
