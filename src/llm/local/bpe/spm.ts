@@ -5,6 +5,7 @@
  * into vocabulary tokens, the merge whose token has the highest score first (leftmost on a tie); a character that is
  * no token is written as its UTF-8 bytes (<0xNN> tokens). No pre-tokenizer: a fragment is merged as a whole.
  */
+import { Heap } from "./heap.js";
 import { partition, specialTokens, type BpeVocabularyData, type Special } from "./tokenizer.js";
 
 export interface SpmVocabularyData {
@@ -93,45 +94,18 @@ export class FastSpm {
     const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
     const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
     // A max-heap on (score, then the smaller left index) of [score, left, the merged text].
-    const heap: Array<[number, number, string]> = [];
     const before = (a: [number, number, string], b: [number, number, string]) => a[0] > b[0] || (a[0] === b[0] && a[1] < b[1]);
-    const push = (item: [number, number, string]) => {
-      heap.push(item);
-      for (let i = heap.length - 1; i > 0; ) {
-        const parent = (i - 1) >> 1;
-        if (!before(heap[i]!, heap[parent]!)) break;
-        [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-        i = parent;
-      }
-    };
-    const pop = () => {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        for (let i = 0; ; ) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-          if (m === i) break;
-          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-          i = m;
-        }
-      }
-      return top;
-    };
+    const heap = new Heap<[number, number, string]>(before);
     // Scores are float32 in the GGUF, compared as such by llama.cpp.
     const consider = (left: number) => {
       if (left === -1 || next[left] === -1) return;
       const merged = symbols[left]! + symbols[next[left]!]!;
       const id = this.vocab.get(merged);
-      if (id !== undefined) push([Math.fround(this.data.scores[id]!), left, merged]);
+      if (id !== undefined) heap.push([Math.fround(this.data.scores[id]!), left, merged]);
     };
     for (let i = 0; i + 1 < n; i++) consider(i);
-    while (heap.length > 0) {
-      const [, left, merged] = pop();
+    while (heap.size > 0) {
+      const [, left, merged] = heap.pop();
       const right = next[left]!;
       if (right === -1 || symbols[left] === "" || symbols[left]! + symbols[right]! !== merged) continue;
       symbols[left] = merged;

@@ -7,6 +7,7 @@
  * `FastBpe.create` says why it cannot serve a vocabulary (another tokenizer type, a pre-tokenizer not reproduced,
  * an engine with other Unicode data); the caller then keeps llama.cpp's tokenizer.
  */
+import { Heap } from "./heap.js";
 import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
 import { unicodeTable } from "./unicode.js";
 
@@ -283,44 +284,17 @@ function mergeLong(symbols: string[], ranks: ReadonlyMap<string, number>): strin
   const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
   const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
   // A min-heap of [rank, left, the pair's text] (stale entries are skipped when popped, as llama.cpp does).
-  const heap: Array<[number, number, string]> = [];
   const less = (a: [number, number, string], b: [number, number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
-  const push = (item: [number, number, string]) => {
-    heap.push(item);
-    for (let i = heap.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-  };
-  const pop = () => {
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  };
+  const heap = new Heap<[number, number, string]>(less);
   const consider = (left: number) => {
     const right = left === -1 ? -1 : next[left]!;
     if (left === -1 || right === -1) return;
     const rank = ranks.get(`${text[left]} ${text[right]}`);
-    if (rank !== undefined) push([rank, left, text[left]! + text[right]!]);
+    if (rank !== undefined) heap.push([rank, left, text[left]! + text[right]!]);
   };
   for (let i = 0; i + 1 < n; i++) consider(i);
-  while (heap.length > 0) {
-    const [, left, pair] = pop();
+  while (heap.size > 0) {
+    const [, left, pair] = heap.pop();
     const right = next[left]!;
     if (right === -1 || text[left] === "" || text[left]! + text[right]! !== pair) continue;
     text[left] = pair;
