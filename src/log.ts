@@ -2,21 +2,18 @@
  * The logger: stderr only, never stdout (stdout carries the protocol over stdio).
  * Text lines on a terminal, JSON lines otherwise. Listeners (the MCP logging capability) can subscribe.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /**
- * The session a record belongs to: records logged while a session's tool call runs carry its scope (under a symbol
- * key, so it never shows in the JSON), and the MCP logging forwarder sends a session only its own records and the
- * server-wide ones.
+ * The session a record belongs to: records logged through a session's scoped logger (the `ctx.log` of its tool
+ * calls) carry its scope (under a symbol key, so it never shows in the JSON), and the MCP logging forwarder sends a
+ * session only its own records and the server-wide ones.
+ *
+ * The scope travels with the logger, not in an AsyncLocalStorage: on Node 20 one AsyncLocalStorage.run() turns on
+ * promise hooks for the whole process, which cost a no-op tool call ~6 us of CPU (a quarter of the SDK's own
+ * dispatch; `npm run bench -- noop`).
  */
 export const LOG_SCOPE: unique symbol = Symbol("lam.log.scope");
-const scopes = new AsyncLocalStorage<symbol>();
-
-export function withLogScope<T>(scope: symbol, fn: () => T): T {
-  return scopes.run(scope, fn);
-}
 const RANK: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 export interface LogRecord {
@@ -41,6 +38,8 @@ export interface Logger {
    * handle's setLevel). Records nobody wants are never built.
    */
   subscribe(listener: (record: LogRecord) => void, level?: LogLevel): Subscription;
+  /** The same logger, its records marked as the session's (see LOG_SCOPE). */
+  scoped(scope: symbol): Logger;
 }
 
 export interface Subscription {
@@ -65,11 +64,10 @@ export function createLogger(options: LoggerOptions): Logger {
   let lowest = threshold;
   const recompute = () => (lowest = Math.min(threshold, ...listeners.values()));
 
-  const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+  const emit = (level: LogLevel, msg: string, fields: Record<string, unknown> | undefined, scope: symbol | undefined) => {
     if (RANK[level] < lowest) return;
     const wanted = RANK[level] >= threshold;
     const record: LogRecord = { time: new Date().toISOString(), level, msg, ...fields };
-    const scope = scopes.getStore();
     if (scope) record[LOG_SCOPE] = scope;
     if (wanted) {
       if (json) write(`${safeJson(record)}\n`);
@@ -80,14 +78,7 @@ export function createLogger(options: LoggerOptions): Logger {
     }
     for (const [listener, min] of listeners) if (RANK[level] >= min) listener(record);
   };
-  return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    enabled: (level) => RANK[level] >= threshold,
-    wanted: (level) => RANK[level] >= lowest,
-    subscribe(listener, level = "debug") {
+  const subscribe: Logger["subscribe"] = (listener, level = "debug") => {
       listeners.set(listener, RANK[level]);
       recompute();
       const unsubscribe = () => {
@@ -101,8 +92,18 @@ export function createLogger(options: LoggerOptions): Logger {
           recompute();
         },
       });
-    },
   };
+  const view = (scope: symbol | undefined): Logger => ({
+    debug: (m, f) => emit("debug", m, f, scope),
+    info: (m, f) => emit("info", m, f, scope),
+    warn: (m, f) => emit("warn", m, f, scope),
+    error: (m, f) => emit("error", m, f, scope),
+    enabled: (level) => RANK[level] >= threshold,
+    wanted: (level) => RANK[level] >= lowest,
+    subscribe,
+    scoped: (next) => view(next),
+  });
+  return view(undefined);
 }
 
 function safeJson(value: unknown): string {

@@ -17,7 +17,6 @@ import type { CreateTaskOptions, TaskStore } from "@modelcontextprotocol/sdk/exp
 import { InMemoryTaskMessageQueue } from "@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js";
 import type { RequestTaskStore } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { ErrorCode, McpError, type Request, type RequestId, type Result, type Task } from "@modelcontextprotocol/sdk/types.js";
-import { withLogScope } from "./log.js";
 import { callTool, type CallObserver, type ToolContext, type ToolSpec } from "./tool.js";
 
 /** How long a task's result is kept when the client asks for nothing (1 hour), and at most (1 day). */
@@ -207,20 +206,19 @@ export function taskServerOptions(store: FileTaskStore) {
 interface StartTask {
   spec: ToolSpec;
   args: unknown;
-  /** The call's context; its signal and progress are replaced by the task's. */
+  /** The call's context (its log scoped to the session); its signal and progress are replaced by the task's. */
   ctx: ToolContext;
   extra: { taskStore?: RequestTaskStore | undefined };
   store: FileTaskStore;
   task: { ttl?: number | undefined };
   observe?: CallObserver | undefined;
-  scope: symbol;
 }
 
 /**
  * A task-augmented tools/call: the task is created and returned at once; the call runs in the background through
  * the same wrapper, under the task's signal (tasks/cancel aborts it), and its result is stored for tasks/result.
  */
-export async function startTask({ spec, args, ctx, extra, store, task: params, observe, scope }: StartTask): Promise<{ task: Task }> {
+export async function startTask({ spec, args, ctx, extra, store, task: params, observe }: StartTask): Promise<{ task: Task }> {
   if (!spec.longRunning) {
     throw new McpError(ErrorCode.InvalidParams, `${spec.name} does not run as a task (its calls are quick): call it without task.`);
   }
@@ -229,7 +227,7 @@ export async function startTask({ spec, args, ctx, extra, store, task: params, o
   const task = await taskStore.createTask(params.ttl === undefined ? {} : { ttl: params.ttl });
   const signal = store.signalFor(task.taskId);
   const background: ToolContext = { ...ctx, signal, wantsProgress: false, progress: async () => undefined };
-  void withLogScope(scope, () => callTool(spec, args, background, observe))
+  void callTool(spec, args, background, observe)
     .then((result) => taskStore.storeTaskResult(task.taskId, result.isError ? "failed" : "completed", result))
     .catch((error: unknown) => ctx.log.warn("storing a task's result failed", { task: task.taskId, error: error instanceof Error ? error.message : String(error) }))
     .finally(() => store.done(task.taskId));

@@ -13,7 +13,6 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { RESOURCE_URI_META_KEY } from "@modelcontextprotocol/ext-apps/server";
 import { viewFor } from "./apps/views.js";
-import { withLogScope } from "./log.js";
 import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
 import { callTool, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
@@ -84,8 +83,9 @@ export function createServer(services: Services): McpServer {
     },
   );
   const server = mcp.server;
-  /** This session's identity for log records (see forwardLogs). */
+  /** This session's identity for log records (see forwardLogs), and its calls' logger, which marks them. */
   const scope = Symbol("session");
+  const sessionLog = log.scoped(scope);
   server.registerCapabilities({ tools: { listChanged: true } });
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -121,13 +121,13 @@ export function createServer(services: Services): McpServer {
         await extra.sendNotification(notification);
       },
       elicit: server.getClientCapabilities()?.elicitation ? (req) => elicitForm(server, req, extra.signal) : undefined,
-      log,
+      log: sessionLog,
       tool: name,
       ...traceOf(request.params._meta),
     };
     // A task-augmented call returns its task at once and runs in the background (see tasks/mcp-tasks.ts).
-    if (request.params.task) return startTask({ spec, args: request.params.arguments, ctx, extra, store: tasks, task: request.params.task, observe: services.observe, scope });
-    return withLogScope(scope, () => callTool(spec, request.params.arguments, ctx, services.observe));
+    if (request.params.task) return startTask({ spec, args: request.params.arguments, ctx, extra, store: tasks, task: request.params.task, observe: services.observe });
+    return callTool(spec, request.params.arguments, ctx, services.observe);
   });
 
   registerResources(mcp, services);

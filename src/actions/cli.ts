@@ -108,7 +108,7 @@ async function run(name: string, json: string, context: ActionsCommandContext): 
       io.err(`lam-mcp: invalid arguments for ${name}:\n${checked.problems.map((p) => `- ${p}`).join("\n")}\n`);
       return 1;
     }
-    const outcome = await executeAction(loaded, checked.value, deps, { signal: controller.signal, elicit: undefined });
+    const outcome = await executeAction(loaded, checked.value, deps, { signal: controller.signal, elicit: undefined, log: deps.log });
     io.out(`${JSON.stringify(renderOutcome(name, outcome).structured, null, 2)}\n`);
     return 0;
   } catch (error) {

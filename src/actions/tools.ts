@@ -93,7 +93,7 @@ export async function executeAction(
   loaded: LoadedAction,
   args: Record<string, unknown>,
   deps: ActionDeps,
-  ctx: Pick<ToolContext, "signal" | "elicit" | "preconfirmed">,
+  ctx: Pick<ToolContext, "signal" | "elicit" | "preconfirmed" | "log">,
 ): Promise<HttpOutcome | CommandOutcome> {
   const { action } = loaded;
   const plan = planFor(loaded, args, deps.env);
@@ -101,7 +101,7 @@ export async function executeAction(
   if (needsConfirmation(action) && !deps.allowUnconfirmed && !ctx.preconfirmed) {
     await confirmWithUser(ctx, action.name, action.title ?? action.name, summarize(plan));
   }
-  if (deps.log.enabled("info")) deps.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
+  if (ctx.log.wanted("info")) ctx.log.info("action run", { action: action.name, file: loaded.file, what: summarize(plan) });
   try {
     return await span("action.run", { "lam.action": action.name, "lam.action.kind": plan.kind }, async (s) => {
       const outcome = plan.kind === "http" ? await runHttp(plan, action.http!, timeoutOf(action), ctx.signal) : await runCommand(plan, action.command!, timeoutOf(action), ctx.signal);
@@ -111,7 +111,7 @@ export async function executeAction(
   } catch (error) {
     if (error instanceof ToolError) {
       deps.telemetry?.emit({ type: "action_failure", action: action.name, code: error.code });
-      deps.log.warn("action failed", { action: action.name, error: plan.secrets.mask(error.message) });
+      ctx.log.warn("action failed", { action: action.name, error: plan.secrets.mask(error.message) });
       throw new ToolError(plan.secrets.mask(error.message), {
         code: error.code,
         ...(error.hint ? { hint: error.hint } : {}),

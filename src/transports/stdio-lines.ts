@@ -85,7 +85,9 @@ export class LineTransport implements Transport {
       });
       return;
     }
-    const line = Buffer.concat(this.chunks, this.size).toString("utf8").replace(/\r$/, "");
+    // A line that arrived in one chunk (the usual case) is decoded where it lies, without a copy.
+    let line = (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)).toString("utf8");
+    if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
     this.chunks = [];
     this.size = 0;
     if (line.trim() === "") return;

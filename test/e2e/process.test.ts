@@ -131,6 +131,14 @@ describe("stdio process", () => {
     p.child.stdin.write("{not json\n");
     p.child.stdin.write('{"hello": "world", "id": 7}\n');
     p.child.stdin.write("\n\r\n");
+    // A line ended by CRLF, and a line that arrives in two pieces, are messages like any other.
+    p.child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id: 9, method: "ping" })}\r\n`);
+    const split = JSON.stringify({ jsonrpc: "2.0", id: 10, method: "tools/call", params: { name: "count_tokens", arguments: { texts: ["Hello world"] } } });
+    p.child.stdin.write(split.slice(0, 40));
+    await new Promise((r) => setTimeout(r, 50));
+    p.child.stdin.write(`${split.slice(40)}\n`);
+    expect((await p.waitFor(9)).result).toEqual({});
+    expect(((await p.waitFor(10)).result!.structuredContent as { total: number }).total).toBe(2);
     p.send({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "count_tokens", arguments: { texts: ["Hello world"] } } });
     const last = await p.waitFor(8);
     expect((last.result!.structuredContent as { total: number }).total).toBe(2);

@@ -156,6 +156,29 @@ test("a session gets its own calls' log records and the server-wide ones, never 
   expect(got.b).not.toContain("tool call");
 });
 
+test("an action's run and failure records go to the session that ran it, never to another", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lam-scoped-"));
+  writeFileSync(join(dir, "missing.json"), JSON.stringify({ name: "run_missing", description: "Runs a program that does not exist.", command: { argv: ["/nonexistent/lam-probe"] } }));
+  writeFileSync(join(dir, "works.json"), JSON.stringify({ name: "say_hi", description: "Says hi.", command: { argv: ["echo", "hi"] } }));
+  await using services = createServices(testConfig({ toolsDir: dir }), silentLogger);
+  await using a = await connect({}, { services });
+  await using b = await connect({}, { services });
+  const got = { a: [] as string[], b: [] as string[] };
+  a.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.a.push(String((n.params.data as { message: string }).message)));
+  b.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.b.push(String((n.params.data as { message: string }).message)));
+  await a.client.setLoggingLevel("debug");
+  await b.client.setLoggingLevel("debug");
+  await a.ok("say_hi");
+  await a.fails("run_missing");
+  await expect.poll(() => ["action run", "action failed"].every((m) => got.a.includes(m))).toBe(true);
+  // b saw a's calls happen and logs of its own arrive, yet none of a's records.
+  await b.ok("say_hi");
+  await expect.poll(() => got.b.includes("action run")).toBe(true);
+  expect(got.b.filter((m) => m === "action run")).toHaveLength(1);
+  expect(got.b).not.toContain("action failed");
+  expect(got.a.filter((m) => m === "action run")).toHaveLength(2);
+});
+
 describe("resource subscriptions", () => {
   test("lam://actions when the tools directory changes, lam://model and lam://vocabulary when the model loads; others never", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lam-subscribe-"));
