@@ -6,7 +6,7 @@ import { LoggingMessageNotificationSchema, McpError, ResourceUpdatedNotification
 import { describe, expect, inject, test } from "vitest";
 import { buildVocabulary, writeTinyModel } from "../helpers/tiny-model.js";
 import { silentLogger } from "../../src/log.js";
-import { createServices } from "../../src/services.js";
+import { createServices, type Services } from "../../src/services.js";
 import { connect, testConfig } from "../helpers/harness.js";
 
 const vocab = buildVocabulary();
@@ -140,15 +140,22 @@ test("llama.cpp's load warnings are debug records: a client at the default level
   expect(got.quiet.filter((r) => r.message.startsWith("llama.cpp"))).toEqual([]);
 });
 
+/** Two sessions on the same services, each at log level debug, and the messages of the log records each got. */
+async function twoListeningSessions(services: Services) {
+  const a = await connect({}, { services });
+  const b = await connect({}, { services });
+  const got = { a: [] as string[], b: [] as string[] };
+  for (const [name, h] of [["a", a], ["b", b]] as const) {
+    h.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got[name].push(String((n.params.data as { message: string }).message)));
+    await h.client.setLoggingLevel("debug");
+  }
+  return { a, b, got, [Symbol.asyncDispose]: async () => (await a.close(), await b.close()) };
+}
+
 test("a session gets its own calls' log records and the server-wide ones, never another session's", async () => {
   await using services = createServices(testConfig(), silentLogger);
-  await using a = await connect({}, { services });
-  await using b = await connect({}, { services });
-  const got = { a: [] as string[], b: [] as string[] };
-  a.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.a.push(String((n.params.data as { message: string }).message)));
-  b.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.b.push(String((n.params.data as { message: string }).message)));
-  await a.client.setLoggingLevel("debug");
-  await b.client.setLoggingLevel("debug");
+  await using sessions = await twoListeningSessions(services);
+  const { a, got } = sessions;
   await a.ok("count_tokens", { texts: ["Hello"] });
   await expect.poll(() => got.a.includes("tool call")).toBe(true);
   services.log.warn("server-wide notice");
@@ -161,13 +168,8 @@ test("an action's run and failure records go to the session that ran it, never t
   writeFileSync(join(dir, "missing.json"), JSON.stringify({ name: "run_missing", description: "Runs a program that does not exist.", command: { argv: ["/nonexistent/lam-probe"] } }));
   writeFileSync(join(dir, "works.json"), JSON.stringify({ name: "say_hi", description: "Says hi.", command: { argv: ["echo", "hi"] } }));
   await using services = createServices(testConfig({ toolsDir: dir }), silentLogger);
-  await using a = await connect({}, { services });
-  await using b = await connect({}, { services });
-  const got = { a: [] as string[], b: [] as string[] };
-  a.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.a.push(String((n.params.data as { message: string }).message)));
-  b.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void got.b.push(String((n.params.data as { message: string }).message)));
-  await a.client.setLoggingLevel("debug");
-  await b.client.setLoggingLevel("debug");
+  await using sessions = await twoListeningSessions(services);
+  const { a, b, got } = sessions;
   await a.ok("say_hi");
   await a.fails("run_missing");
   await expect.poll(() => ["action run", "action failed"].every((m) => got.a.includes(m))).toBe(true);
