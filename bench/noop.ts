@@ -2,12 +2,12 @@
  * No-op tool calls, lam-mcp's server_status against a minimal SDK server's one tool, in the same run: the server CPU
  * each call costs, throughput with 16 calls in flight, and latency (p50, p99), over stdio and over HTTP.
  *
- * This machine's speed drifts by 2x within seconds (shared cores), so every ratio is the median of ratios of
- * rounds run side by side (the CPU figure: both servers loaded at the same time) or back to back (alternating which
- * goes first), never of two figures taken minutes apart.
+ * This machine's speed drifts by 2x within seconds (shared cores), so every ratio is the median of the ratios of
+ * rounds run back to back (alternating which goes first), never of two figures taken minutes apart.
  */
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -34,13 +34,9 @@ interface Figures {
 
 type Caller = () => Promise<void>;
 
-/** `echo:N` has the minimal server answer with N characters (as many bytes as server_status's answer, see echoSize). */
 function caller(client: Client, tool: string): Caller {
-  const [name, size] = tool.split(":") as [string, string | undefined];
-  tool = name;
-  const args = tool === "echo" ? { text: "x".repeat(Number(size ?? 0)) } : {};
   return async () => {
-    const r = await client.callTool({ name: tool, arguments: args });
+    const r = await client.callTool({ name: tool, arguments: {} });
     if (r.isError) throw new Error(JSON.stringify(r.content));
   };
 }
@@ -131,8 +127,10 @@ class LineClient {
     });
   }
 
-  static async start(args: string[]): Promise<LineClient> {
-    const client = new LineClient(spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] }));
+  /** Starts a server (pinned to one core with taskset when `core` is given; taskset execs, so the PID is the server's). */
+  static async start(args: string[], core?: number): Promise<LineClient> {
+    const [command, argv] = core === undefined ? [process.execPath, args] : ["taskset", ["-c", String(core), process.execPath, ...args]];
+    const client = new LineClient(spawn(command, argv, { stdio: ["pipe", "pipe", "pipe"] }));
     client.child.stderr.resume();
     await client.request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0" } });
     client.child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
@@ -182,18 +180,22 @@ interface CpuFigures {
 }
 
 /**
- * Server CPU per call: both servers take CPU_CALLS calls (16 in flight) at the same time, round after round, and
- * each round's CPU (every thread of the process) is divided by the calls.
+ * Server CPU per call: the servers take CPU_CALLS calls each (16 in flight), in turn, round after round (which goes
+ * first alternates), both pinned to the same core when taskset is there, and each round's CPU (every thread of the
+ * process) is divided by the calls. Pinned and in turn, two copies of one server measure within 3% of each other
+ * here; loaded at the same time, or free to move between cores, 25% apart.
  */
 async function measureCpu(a: { client: LineClient; tool: string; args: Record<string, unknown> }, b: typeof a): Promise<CpuFigures | null> {
   const both = [a, b];
   if (cpuNs(a.client.child.pid!) === null) return null;
   const us: [number[], number[]] = [[], []];
   for (let round = -2; round < CPU_ROUNDS; round++) {
-    const before = both.map((s) => cpuNs(s.client.child.pid!)!);
-    await Promise.all(both.map((s) => s.client.run(s.tool, s.args, CPU_CALLS, IN_FLIGHT)));
-    if (round < 0) continue; // warm-up
-    both.forEach((s, k) => us[k as 0 | 1].push((cpuNs(s.client.child.pid!)! - before[k]!) / CPU_CALLS / 1000));
+    for (const k of round % 2 ? [1, 0] : [0, 1]) {
+      const s = both[k]!;
+      const before = cpuNs(s.client.child.pid!)!;
+      await s.client.run(s.tool, s.args, CPU_CALLS, IN_FLIGHT);
+      if (round >= 0) us[k as 0 | 1].push((cpuNs(s.client.child.pid!)! - before) / CPU_CALLS / 1000);
+    }
   }
   if (process.env.BENCH_VERBOSE) process.stderr.write(`cpu rounds (us/call): ${us.map((r) => r.map((x) => x.toFixed(1)).join(" ")).join(" | ")}\n`);
   return { us: [median(us[0]), median(us[1])], ratio: median(us[0].map((x, i) => x / us[1][i]!)) };
@@ -229,28 +231,28 @@ export async function benchNoop(modelPath: string): Promise<void> {
   const results: Record<string, Figures> = {};
 
   let cpu: CpuFigures | null;
-  let echo: string;
+  let answer: string;
   {
-    const lam = await LineClient.start(lamArgs);
-    const base = await LineClient.start([minimal]);
-    // The minimal server answers with as many bytes as server_status does, so that only the path differs.
-    const size = (await lam.call("server_status", {})).length - (await base.call("echo", { text: "" })).length;
-    echo = `echo:${size}`;
-    cpu = await measureCpu({ client: lam, tool: "server_status", args: {} }, { client: base, tool: "echo", args: { text: "x".repeat(size) } });
+    const core = existsSync("/usr/bin/taskset") && cpus().length > 1 ? cpus().length - 1 : undefined;
+    const lam = await LineClient.start(lamArgs, core);
+    // The minimal server answers with server_status's own result, so that only the servers' paths differ.
+    answer = JSON.stringify((JSON.parse(await lam.call("server_status", {})) as { result: unknown }).result);
+    const base = await LineClient.start([minimal, answer], core);
+    cpu = await measureCpu({ client: lam, tool: "server_status", args: {} }, { client: base, tool: "answer", args: {} });
     lam.close();
     base.close();
   }
   {
     const lam = await stdio(lamArgs);
-    const base = await stdio([minimal]);
-    [results["lam stdio"], results["minimal stdio"]] = await measurePair(caller(lam, "server_status"), caller(base, echo));
+    const base = await stdio([minimal, answer]);
+    [results["lam stdio"], results["minimal stdio"]] = await measurePair(caller(lam, "server_status"), caller(base, "answer"));
     await lam.close();
     await base.close();
   }
   {
     const lam = await http([...lamArgs, "--transport", "http", "--port", "0", "--log-level", "info", "--log-format", "json"], "stderr");
-    const base = await http([minimalHttp, "0"], "stdout");
-    [results["lam http"], results["minimal http"]] = await measurePair(caller(lam.client, "server_status"), caller(base.client, echo));
+    const base = await http([minimalHttp, "0", answer], "stdout");
+    [results["lam http"], results["minimal http"]] = await measurePair(caller(lam.client, "server_status"), caller(base.client, "answer"));
     await lam.client.close();
     await base.client.close();
     lam.child.kill("SIGTERM");
@@ -293,8 +295,8 @@ export async function benchNoop(modelPath: string): Promise<void> {
       },
     );
   }
-  printRows("No-op tool calls (lam-mcp server_status vs a minimal SDK server's echo, answering with as many bytes)", rows, [
-    `server CPU: every thread of each server process (/proc/PID/task/*/schedstat), both servers taking ${CPU_CALLS} calls with ${IN_FLIGHT} in flight at the same time from a bare JSON-lines client, ${CPU_ROUNDS} rounds; median per call, ratio: median of the per-round ratios`,
+  printRows("No-op tool calls (lam-mcp server_status vs a minimal SDK server's tool that returns the same result)", rows, [
+    `server CPU: every thread of each server process (/proc/PID/task/*/schedstat), the servers pinned to one core taking ${CPU_CALLS} calls with ${IN_FLIGHT} in flight in turn from a bare JSON-lines client, ${CPU_ROUNDS} rounds each; median per call, ratio: median of the per-round ratios`,
     `throughput: the SDK's client, ${TOTAL} calls with ${IN_FLIGHT} in flight, ${THROUGHPUT_ROUNDS} rounds back to back (alternating which goes first), ratio: median of the per-round ratios; p50/p99 of ${BLOCKS * BLOCK} sequential calls each, in ${BLOCKS} alternating blocks, ratio: median of the per-block p50 ratios; ratios: lower is better`,
   ]);
 }

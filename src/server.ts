@@ -64,11 +64,11 @@ function uiMeta(uri: string | undefined): { _meta?: Record<string, unknown> } {
 }
 
 /** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
-function traceOf(meta: Record<string, unknown> | undefined): Pick<ToolContext, "trace"> {
+function traceOf(meta: Record<string, unknown> | undefined): ToolContext["trace"] {
   const traceparent = meta?.traceparent;
-  if (typeof traceparent !== "string" || traceparent.length > 128) return {};
+  if (typeof traceparent !== "string" || traceparent.length > 128) return undefined;
   const tracestate = meta?.tracestate;
-  return { trace: { traceparent, ...(typeof tracestate === "string" && tracestate.length <= 512 ? { tracestate } : {}) } };
+  return typeof tracestate === "string" && tracestate.length <= 512 ? { traceparent, tracestate } : { traceparent };
 }
 
 export function createServer(services: Services): McpServer {
@@ -123,8 +123,9 @@ export function createServer(services: Services): McpServer {
       elicit: server.getClientCapabilities()?.elicitation ? (req) => elicitForm(server, req, extra.signal) : undefined,
       log: sessionLog,
       tool: name,
-      ...traceOf(request.params._meta),
     };
+    const trace = traceOf(request.params._meta);
+    if (trace) ctx.trace = trace;
     // A task-augmented call returns its task at once and runs in the background (see tasks/mcp-tasks.ts).
     if (request.params.task) return startTask({ spec, args: request.params.arguments, ctx, extra, store: tasks, task: request.params.task, observe: services.observe });
     return callTool(spec, request.params.arguments, ctx, services.observe);

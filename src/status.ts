@@ -12,9 +12,17 @@ export interface StatusDeps {
   engine: Engine;
   /** This replica's name (--replica-id). */
   replica: string;
-  actions: Pick<ActionRegistry, "counts">;
+  actions: Pick<ActionRegistry, "counts" | "countsNow">;
   searchConfigured: boolean;
   started: number;
+}
+
+/** The backend part of the answer (built without spreads: server_status is the no-op of `npm run bench -- noop`). */
+function backendOf(backend: ReturnType<Engine["backend"]>) {
+  const out: { kind: typeof backend.kind; api?: string; servers?: Array<{ url: string; healthy: boolean | null; last_error: string | null; in_flight: number; waiting: number }> } = { kind: backend.kind };
+  if (backend.api) out.api = backend.api;
+  if (backend.servers) out.servers = backend.servers.map((s) => ({ url: s.url, healthy: s.healthy, last_error: s.lastError, in_flight: s.inFlight, waiting: s.waiting }));
+  return out;
 }
 
 export function statusTool(deps: StatusDeps): ToolSpec {
@@ -56,7 +64,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       const { engine } = deps;
       const stats = engine.stats();
       const backend = engine.backend();
-      const { loaded, disabled } = await deps.actions.counts();
+      const { loaded, disabled } = deps.actions.countsNow() ?? (await deps.actions.counts());
       const structured = {
         version: VERSION,
         replica: deps.replica,
@@ -64,13 +72,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
         uptime_s: Math.round((Date.now() - deps.started) / 1000),
         model: { source: engine.describeSource(), state: engine.state, name: engine.loadedInfo()?.name ?? null },
         generation: stats,
-        backend: {
-          kind: backend.kind,
-          ...(backend.api ? { api: backend.api } : {}),
-          ...(backend.servers
-            ? { servers: backend.servers.map((s) => ({ url: s.url, healthy: s.healthy, last_error: s.lastError, in_flight: s.inFlight, waiting: s.waiting })) }
-            : {}),
-        },
+        backend: backendOf(backend),
         search_configured: deps.searchConfigured,
         actions: { loaded, disabled },
       };

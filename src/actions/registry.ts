@@ -34,6 +34,7 @@ export class ActionRegistry {
   private loading: Promise<void> | undefined;
   private lastReport = "";
   private started: Promise<void> | undefined;
+  private firstLoadDone = false;
   private reserved: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: ActionRegistryOptions) {
@@ -47,7 +48,7 @@ export class ActionRegistry {
    */
   start({ reserved, watch: watching = true }: { reserved?: ReadonlySet<string>; watch?: boolean } = {}): Promise<void> {
     if (reserved && !this.started) this.reserved = reserved;
-    this.started ??= this.reload();
+    this.started ??= this.reload().then(() => void (this.firstLoadDone = true));
     if (watching && !this.watcher && !this.poll) this.watch();
     return this.started;
   }
@@ -170,6 +171,12 @@ export class ActionRegistry {
   /** How many action files are loaded and disabled (after the first load). */
   async counts(): Promise<{ loaded: number; disabled: number }> {
     await this.ready;
+    return this.countsNow()!;
+  }
+
+  /** counts() without waiting (server_status is called often): undefined until the first load is done. */
+  countsNow(): { loaded: number; disabled: number } | undefined {
+    if (!this.firstLoadDone) return undefined;
     const loaded = this.actions.length;
     return { loaded, disabled: this.statuses.length - loaded };
   }
