@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { ActionRegistry } from "./actions/registry.js";
-import type { Engine } from "./llm/engine.js";
+import type { BackendStatus, Engine, GenerationStats } from "./llm/engine.js";
 import { defineTool, type ToolSpec } from "./tool.js";
 import { VERSION } from "./version.js";
 
@@ -18,14 +18,48 @@ export interface StatusDeps {
 }
 
 /** The backend part of the answer (built without spreads: server_status is the no-op of `npm run bench -- noop`). */
-function backendOf(backend: ReturnType<Engine["backend"]>) {
+function backendOf(backend: BackendStatus) {
   const out: { kind: typeof backend.kind; api?: string; servers?: Array<{ url: string; healthy: boolean | null; last_error: string | null; in_flight: number; waiting: number }> } = { kind: backend.kind };
   if (backend.api) out.api = backend.api;
   if (backend.servers) out.servers = backend.servers.map((s) => ({ url: s.url, healthy: s.healthy, last_error: s.lastError, in_flight: s.inFlight, waiting: s.waiting }));
   return out;
 }
 
+type Status = { uptime_s: number; model: { source: string; state: string }; generation: GenerationStats | null; search_configured: boolean; actions: { loaded: number; disabled: number } };
+
+/**
+ * The text of server_status. Agents poll it, and it is the no-op of `npm run bench -- noop`: the text of the last
+ * answer is kept and given again while nothing in it has changed (within the same second of uptime), which spares
+ * building a 200-character string per call.
+ */
+function statusText(deps: StatusDeps): (s: Status, servers: BackendStatus["servers"]) => string {
+  const head = `lam-mcp ${VERSION} (replica ${deps.replica}, pid ${process.pid}), up `;
+  let last: { status: Status; text: string } | undefined;
+  const same = (a: Status, b: Status) =>
+    a.uptime_s === b.uptime_s &&
+    a.model.source === b.model.source &&
+    a.model.state === b.model.state &&
+    a.actions.loaded === b.actions.loaded &&
+    a.actions.disabled === b.actions.disabled &&
+    (a.generation === null
+      ? b.generation === null
+      : b.generation !== null && a.generation.busy === b.generation.busy && a.generation.sequences === b.generation.sequences && a.generation.queued === b.generation.queued);
+  return (status, servers) => {
+    if (!servers && last && same(last.status, status)) return last.text;
+    const { generation: stats, actions } = status;
+    const text =
+      `${head}${status.uptime_s} s. Model ${status.model.source} (${status.model.state}). ` +
+      `${servers ? `Model servers: ${servers.map((s) => `${s.url} ${s.healthy === null ? "not asked yet" : s.healthy ? "up" : `down (${s.lastError ?? "?"})`}`).join("; ")}. ` : ""}` +
+      `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
+      `Search ${status.search_configured ? "configured" : "not configured"}. Actions: ${actions.loaded} loaded, ${actions.disabled} disabled.`;
+    // Remote servers' health changes without notice: their answers are never kept.
+    last = servers ? undefined : { status, text };
+    return text;
+  };
+}
+
 export function statusTool(deps: StatusDeps): ToolSpec {
+  const render = statusText(deps);
   return defineTool({
     name: "server_status",
     title: "Server status",
@@ -76,14 +110,7 @@ export function statusTool(deps: StatusDeps): ToolSpec {
         search_configured: deps.searchConfigured,
         actions: { loaded, disabled },
       };
-      return {
-        structured,
-        text:
-          `lam-mcp ${VERSION} (replica ${deps.replica}, pid ${process.pid}), up ${structured.uptime_s} s. Model ${structured.model.source} (${structured.model.state}). ` +
-          `${backend.servers ? `Model servers: ${backend.servers.map((s) => `${s.url} ${s.healthy === null ? "not asked yet" : s.healthy ? "up" : `down (${s.lastError ?? "?"})`}`).join("; ")}. ` : ""}` +
-          `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
-          `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`,
-      };
+      return { structured, text: render(structured, backend.servers) };
     },
   });
 }

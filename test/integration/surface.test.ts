@@ -181,6 +181,30 @@ test("an action's run and failure records go to the session that ran it, never t
   expect(got.a.filter((m) => m === "action run")).toHaveLength(2);
 });
 
+test("server_status's text follows every change at once, though an unchanged answer's text is kept", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lam-status-"));
+  writeFileSync(join(dir, "one.json"), JSON.stringify({ name: "say_one", description: "Says one.", command: { argv: ["echo", "1"] } }));
+  await using h = await connect({ toolsDir: dir });
+  const status = async () => {
+    const r = await h.call("server_status");
+    const s = r.structuredContent as { uptime_s: number; model: { state: string }; actions: { loaded: number; disabled: number } };
+    const text = (r.content as Array<{ text: string }>)[0]!.text;
+    // The text always tells what the structured answer does.
+    expect(text).toContain(`up ${s.uptime_s} s.`);
+    expect(text).toContain(`(${s.model.state})`);
+    expect(text).toContain(`Actions: ${s.actions.loaded} loaded, ${s.actions.disabled} disabled.`);
+    return { s, text };
+  };
+  const first = await status();
+  expect(first.s.model.state).toBe("idle");
+  expect(first.s.actions.loaded).toBe(1);
+  await h.ok("count_tokens", { texts: ["Hello"] }); // loads the vocabulary
+  expect((await status()).s.model.state).toBe("vocab");
+  writeFileSync(join(dir, "two.json"), JSON.stringify({ name: "say_two", description: "Says two.", command: { argv: ["echo", "2"] } }));
+  writeFileSync(join(dir, "bad.json"), "{ not json");
+  await expect.poll(async () => (await status()).s.actions, { timeout: 5000 }).toEqual({ loaded: 2, disabled: 1 });
+});
+
 describe("resource subscriptions", () => {
   test("lam://actions when the tools directory changes, lam://model and lam://vocabulary when the model loads; others never", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lam-subscribe-"));
