@@ -44,8 +44,12 @@ export class LineTransport implements Transport {
   private readonly onData = (chunk: Buffer) => {
     let from = 0;
     for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
-      this.append(chunk.subarray(from, nl));
-      this.endLine();
+      // A whole line within this chunk (the usual case) is decoded where it lies: no copy, no Buffer view.
+      if (this.size === 0 && !this.oversize && nl - from <= this.maxBytes) this.handleLine(chunk.toString("utf8", from, nl));
+      else {
+        this.append(chunk.subarray(from, nl));
+        this.endLine();
+      }
       from = nl + 1;
     }
     if (from < chunk.length) this.append(chunk.subarray(from));
@@ -85,11 +89,14 @@ export class LineTransport implements Transport {
       });
       return;
     }
-    // A line that arrived in one chunk (the usual case) is decoded where it lies, without a copy.
-    let line = (this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)).toString("utf8");
-    if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
+    const line = Buffer.concat(this.chunks, this.size).toString("utf8");
     this.chunks = [];
     this.size = 0;
+    this.handleLine(line);
+  }
+
+  private handleLine(text: string) {
+    const line = text.charCodeAt(text.length - 1) === 0x0d ? text.slice(0, -1) : text;
     if (line.trim() === "") return;
     let value: unknown;
     try {
