@@ -79,19 +79,19 @@ export function createLogger(options: LoggerOptions): Logger {
     for (const [listener, min] of listeners) if (RANK[level] >= min) listener(record);
   };
   const subscribe: Logger["subscribe"] = (listener, level = "debug") => {
-      listeners.set(listener, RANK[level]);
+    listeners.set(listener, RANK[level]);
+    recompute();
+    const unsubscribe = () => {
+      listeners.delete(listener);
       recompute();
-      const unsubscribe = () => {
-        listeners.delete(listener);
+    };
+    return Object.assign(unsubscribe, {
+      setLevel(next: LogLevel) {
+        if (!listeners.has(listener)) return;
+        listeners.set(listener, RANK[next]);
         recompute();
-      };
-      return Object.assign(unsubscribe, {
-        setLevel(next: LogLevel) {
-          if (!listeners.has(listener)) return;
-          listeners.set(listener, RANK[next]);
-          recompute();
-        },
-      });
+      },
+    });
   };
   const view = (scope: symbol | undefined): Logger => ({
     debug: (m, f) => emit("debug", m, f, scope),
