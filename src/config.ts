@@ -123,7 +123,7 @@ const DEFINITIONS = [
     group: "Model",
     value: "auto|llama.cpp",
     help:
-      "Which code tokenizes a local model's text for tokenize, count_tokens and token budgets: auto uses lam-mcp's own (TypeScript, several times faster) where it reproduces llama.cpp exactly (SentencePiece BPE, and byte-level BPE with the gpt2, llama3, qwen2, qwen35 or starcoder pre-tokenizers and their kin), llama.cpp's elsewhere; llama.cpp always uses llama.cpp's. vocabulary and lam://model say which is in use.",
+      "Which code tokenizes a local model's text for tokenize, count_tokens and token budgets: auto uses lam-mcp's own (TypeScript, faster) where it reproduces llama.cpp exactly (SentencePiece BPE, and byte-level BPE with 79 of llama.cpp's 88 pre-tokenizers: gpt2, llama3, qwen2, starcoder, deepseek, falcon, gpt-4o, tekken and their kin), llama.cpp's elsewhere; llama.cpp always uses llama.cpp's. vocabulary and lam://model say which is in use.",
     schema: z.enum(["auto", "llama.cpp"]).default("auto"),
   },
   {

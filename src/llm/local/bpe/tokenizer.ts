@@ -1,6 +1,7 @@
 /**
  * Byte-level BPE exactly as llama.cpp tokenizes (llama-vocab.cpp), in TypeScript: special tokens split out first
- * (tokenizer_st_partition), the pre-tokenizer of the vocabulary's family (split.ts), each word's UTF-8 bytes mapped
+ * (tokenizer_st_partition), the pre-tokenizer of the vocabulary's family (pre-tokenizers.ts: llama.cpp's expressions,
+ * run by its hand-written matchers in split.ts or its general path in regex.ts), each word's UTF-8 bytes mapped
  * to GPT-2's byte characters and merged by rank, lowest rank first and leftmost on ties (llama.cpp's bigram queue),
  * a merged piece that is not a token falling back to its single bytes. Words repeat, so each word's ids are kept.
  *
@@ -8,6 +9,8 @@
  * an engine with other Unicode data); the caller then keeps llama.cpp's tokenizer.
  */
 import { Heap } from "./heap.js";
+import { GPT2, LLAMA3, ONE_NUMBER, PRE_TOKENIZERS, type PreTokenizer, QWEN2, QWEN35 } from "./pre-tokenizers.js";
+import { regexSplitter } from "./regex.js";
 import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
 import { unicodeTable } from "./unicode.js";
 
@@ -28,27 +31,30 @@ interface Family {
   ignoreMerges: boolean;
 }
 
-const GPT2: Family = { splitters: [splitGpt2], ignoreMerges: false };
-const STARCODER: Family = { splitters: [splitDigits, splitGpt2], ignoreMerges: false };
-const LLAMA3: Family = { splitters: [splitLlama3], ignoreMerges: true };
-const LLAMA3_MERGING: Family = { splitters: [splitLlama3], ignoreMerges: false };
-const QWEN2: Family = { splitters: [splitQwen2], ignoreMerges: false };
-const QWEN35: Family = { splitters: [splitQwen35], ignoreMerges: false };
-
 /**
- * tokenizer.ggml.pre names whose pre-tokenizer is reproduced here, as llama.cpp maps them (llama-vocab.cpp) to a
- * pre-tokenizer and whether whole words found in the vocabulary skip the merges (ignore_merges).
+ * llama.cpp's hand-written matchers (unicode_regex_split_custom), by the exact expression they stand for; any other
+ * expression runs by the general path (regex.ts). \p{N} alone is general in llama.cpp: splitDigits is that path
+ * written out, since starcoder and its kin run it on every text.
  */
-export const PRE_TOKENIZERS: Readonly<Record<string, Family>> = {
-  ...Object.fromEntries(
-    ["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling"].map((n) => [n, GPT2]),
-  ),
-  ...Object.fromEntries(["starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2"].map((n) => [n, STARCODER])),
-  ...Object.fromEntries(["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"].map((n) => [n, LLAMA3])),
-  ...Object.fromEntries(["dbrx", "smaug-bpe", "glm4", "chatglm-bpe"].map((n) => [n, LLAMA3_MERGING])),
-  ...Object.fromEntries(["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan"].map((n) => [n, QWEN2])),
-  qwen35: QWEN35,
-};
+const HAND_WRITTEN: ReadonlyMap<string, Splitter> = new Map([
+  [GPT2, splitGpt2],
+  [LLAMA3, splitLlama3],
+  [QWEN2, splitQwen2],
+  [QWEN35, splitQwen35],
+  [ONE_NUMBER, splitDigits],
+]);
+
+const families = new Map<PreTokenizer, Family>();
+
+/** The splitters of a pre-tokenizer, made once. */
+function familyOf(pre: PreTokenizer): Family {
+  let family = families.get(pre);
+  if (!family) {
+    family = { splitters: pre.exprs.map((e) => HAND_WRITTEN.get(e) ?? regexSplitter(e)), ignoreMerges: pre.ignoreMerges };
+    families.set(pre, family);
+  }
+  return family;
+}
 
 /** GPT-2's reversible map from a byte to a printable character (the alphabet of byte-level BPE vocabularies). */
 function byteChars(): string[] {
@@ -163,12 +169,12 @@ export class FastBpe {
   /** A tokenizer for this vocabulary, or why there is none (llama.cpp's own is used then). */
   static create(data: BpeVocabularyData): FastBpe | { unsupported: string } {
     if (data.model !== "gpt2") return { unsupported: `tokenizer type "${data.model}" (only byte-level BPE and SentencePiece BPE are reproduced)` };
-    const family = PRE_TOKENIZERS[data.pre];
-    if (!family) return { unsupported: `pre-tokenizer "${data.pre || "default"}" is not reproduced` };
+    const pre = Object.hasOwn(PRE_TOKENIZERS, data.pre) ? PRE_TOKENIZERS[data.pre] : undefined;
+    if (!pre) return { unsupported: `pre-tokenizer "${data.pre || "default"}" is not reproduced` };
     const table = unicodeTable();
     if (!table) return { unsupported: `this Node's Unicode data (${process.versions.unicode}) is not the version the tables were checked against` };
     if (data.merges.length === 0) return { unsupported: "the vocabulary has no merges" };
-    return new FastBpe(data, family, table);
+    return new FastBpe(data, familyOf(pre), table);
   }
 
   tokenize(text: string, special: boolean): number[] {
