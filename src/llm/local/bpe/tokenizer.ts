@@ -179,19 +179,30 @@ export class FastBpe {
 
   tokenize(text: string, special: boolean): number[] {
     const out: number[] = [];
-    for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
-      if (typeof f === "number") out.push(f);
-      else this.encodeText(f, out);
-    }
+    this.run(text, special, out);
     return out;
   }
 
+  /** How many ids the text has, without keeping them. */
   count(text: string, special: boolean): number {
-    return this.tokenize(text, special).length;
+    return this.run(text, special, null);
   }
 
-  /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended. */
-  private encodeText(text: string, out: number[]): void {
+  /** The text's ids appended to out (when given); their number. */
+  private run(text: string, special: boolean, out: number[] | null): number {
+    let n = 0;
+    for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
+      if (typeof f !== "number") n += this.encodeText(f, out);
+      else {
+        out?.push(f);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended; their number. */
+  private encodeText(text: string, out: number[] | null): number {
     // Code points and where each starts in the string.
     const cps = new Int32Array(text.length);
     const at = new Int32Array(text.length + 1);
@@ -216,7 +227,9 @@ export class FastBpe {
       ends = next;
     }
     let start = 0;
-    for (const end of ends) {
+    let count = 0;
+    for (let w = 0; w < ends.length; w++) {
+      const end = ends[w]!;
       const word = text.slice(at[start], at[end]);
       let ids = this.memo.get(word);
       if (!ids) {
@@ -224,9 +237,11 @@ export class FastBpe {
         if (this.memo.size >= WORD_MEMO) this.memo.clear();
         this.memo.set(word, ids);
       }
-      for (const id of ids) out.push(id);
+      if (out) for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+      count += ids.length;
       start = end;
     }
+    return count;
   }
 
   /** One word: its bytes as GPT-2 characters, merged by rank. */
