@@ -9,13 +9,17 @@ import {
   ListToolsRequestSchema,
   McpError,
   type ElicitRequestFormParams,
+  type ProgressToken,
   type ServerNotification,
+  type ServerRequest,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { RESOURCE_URI_META_KEY } from "@modelcontextprotocol/ext-apps/server";
 import { viewFor } from "./apps/views.js";
 import type { Services } from "./services.js";
 import { ToolError, messageOf } from "./errors.js";
-import { callTool, type ElicitAnswer, type ElicitRequest, type ToolContext } from "./tool.js";
+import type { Logger } from "./log.js";
+import { callTool, type ElicitAnswer, type ElicitRequest, type Progress, type ToolContext } from "./tool.js";
 import { startTask, TASK_CAPABILITIES, taskServerOptions } from "./mcp-tasks.js";
 import { forwardLogs, registerCompletion, registerPrompts, registerResources, registerSubscriptions } from "./surface.js";
 import { VERSION } from "./version.js";
@@ -64,6 +68,38 @@ function uiMeta(uri: string | undefined): { _meta?: Record<string, unknown> } {
 }
 
 /** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/**
+ * A call's context as the server makes it, once per tools/call: a class, so that a call allocates one object and no
+ * closures (server_status is the no-op of `npm run bench -- noop`). Its fields are its own, so `{ ...ctx }` copies
+ * what a task's background run needs.
+ */
+class CallContext implements ToolContext {
+  readonly signal: AbortSignal;
+  readonly wantsProgress: boolean;
+  readonly elicit: ToolContext["elicit"];
+  trace?: ToolContext["trace"];
+
+  constructor(
+    readonly tool: string,
+    private readonly extra: Extra,
+    private readonly progressToken: ProgressToken | undefined,
+    readonly log: Logger,
+    elicitVia: McpServer["server"] | undefined,
+  ) {
+    this.signal = extra.signal;
+    this.wantsProgress = progressToken !== undefined;
+    this.elicit = elicitVia ? (req) => elicitForm(elicitVia, req, extra.signal) : undefined;
+  }
+
+  async progress(update: Progress): Promise<void> {
+    if (this.progressToken === undefined || this.extra.signal.aborted) return;
+    const notification: ServerNotification = { method: "notifications/progress", params: { progressToken: this.progressToken, ...update } };
+    await this.extra.sendNotification(notification);
+  }
+}
+
 function traceOf(meta: Record<string, unknown> | undefined): ToolContext["trace"] {
   const traceparent = meta?.traceparent;
   if (typeof traceparent !== "string" || traceparent.length > 128) return undefined;
@@ -111,19 +147,7 @@ export function createServer(services: Services): McpServer {
       const names = catalog.list().map((s) => s.name);
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}. Available tools: ${names.join(", ")}.`);
     }
-    const progressToken = request.params._meta?.progressToken;
-    const ctx: ToolContext = {
-      signal: extra.signal,
-      wantsProgress: progressToken !== undefined,
-      async progress(update) {
-        if (progressToken === undefined || extra.signal.aborted) return;
-        const notification: ServerNotification = { method: "notifications/progress", params: { progressToken, ...update } };
-        await extra.sendNotification(notification);
-      },
-      elicit: server.getClientCapabilities()?.elicitation ? (req) => elicitForm(server, req, extra.signal) : undefined,
-      log: sessionLog,
-      tool: name,
-    };
+    const ctx = new CallContext(name, extra, request.params._meta?.progressToken, sessionLog, server.getClientCapabilities()?.elicitation ? server : undefined);
     const trace = traceOf(request.params._meta);
     if (trace) ctx.trace = trace;
     // A task-augmented call returns its task at once and runs in the background (see tasks/mcp-tasks.ts).

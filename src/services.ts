@@ -102,6 +102,10 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
       }),
     ));
   const closeSearch = async () => (await search?.catch(() => undefined))?.close();
+  // A call's record reaches /metrics when it listens; otherwise nothing is built (every tool call passes here).
+  const observeCalls: CallObserver = ({ tool, outcome, ms }) => {
+    if (telemetry.listened) telemetry.emit({ type: "tool_call", tool, outcome, ms });
+  };
   const actionDeps: ActionDeps = { env, allowUnconfirmed: config.allowUnconfirmed, log, telemetry };
   let runs: RunStore | undefined;
   const store = () => (runs ??= new RunStore({ dir: config.stateDir, keep: config.runsKeep, maxAgeMs: config.runsMaxAgeDays * 86_400_000, replica: config.replicaId }));
@@ -111,7 +115,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     store,
     allowUnconfirmed: config.allowUnconfirmed,
     log,
-    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
+    observe: observeCalls,
   };
   const actions = new ActionRegistry({ dir: config.toolsDir, deps: actionDeps, log, workflowTool: (loaded) => workflowTool(loaded, workflowDeps) });
   const previewSteps = (loaded: LoadedAction, args: Record<string, unknown>) => ({
@@ -128,7 +132,7 @@ function assemble(config: Config, log: Logger, env: Readonly<Record<string, stri
     statusTool({ engine, replica: config.replicaId, actions, searchConfigured: config.searxngUrl.length > 0, started: Date.now() }),
   ]);
   actions.onChange((tools) => catalog.setDynamic(tools));
-  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs, workflowDeps };
+  return { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened: () => runs, workflowDeps, observe: observeCalls };
 }
 
 /** Every built-in tool's spec (for the docs, and `lam-mcp actions check`, which run no server): built, nothing started. */
@@ -159,7 +163,7 @@ export function toolRunner(config: Config, log: Logger, env: Readonly<Record<str
 }
 
 export function createServices(config: Config, log: Logger, options: ServiceOptions = {}): Services {
-  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened, workflowDeps } = assemble(config, log, options.env ?? {});
+  const { telemetry, engine, embeddingEngine, searchRuntime, closeSearch, actions, catalog, store, runsOpened, workflowDeps, observe } = assemble(config, log, options.env ?? {});
   const ready = actions.start({ reserved: catalog.builtInNames(), watch: options.watchActions !== false });
   const tracing = options.tracing ? startTracing(options.tracing).catch((error: unknown) => log.warn("tracing could not start", { error: messageOf(error) })) : undefined;
   let taskStore: FileTaskStore | undefined;
@@ -200,7 +204,7 @@ export function createServices(config: Config, log: Logger, options: ServiceOpti
     tasks,
     ready,
     telemetry,
-    observe: ({ tool, outcome, ms }) => telemetry.emit({ type: "tool_call", tool, outcome, ms }),
+    observe,
     close,
     [Symbol.asyncDispose]: close,
   };

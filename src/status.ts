@@ -25,41 +25,80 @@ function backendOf(backend: BackendStatus) {
   return out;
 }
 
-type Status = { uptime_s: number; model: { source: string; state: string }; generation: GenerationStats | null; search_configured: boolean; actions: { loaded: number; disabled: number } };
+type Status = {
+  version: string;
+  replica: string;
+  pid: number;
+  uptime_s: number;
+  model: { source: string; state: Engine["state"]; name: string | null };
+  generation: GenerationStats | null;
+  backend: ReturnType<typeof backendOf>;
+  search_configured: boolean;
+  actions: { loaded: number; disabled: number };
+};
+
+const sameStats = (a: GenerationStats | null, b: GenerationStats | null) =>
+  a === null ? b === null : b !== null && a.busy === b.busy && a.sequences === b.sequences && a.queued === b.queued;
 
 /**
- * The text of server_status. Agents poll it, and it is the no-op of `npm run bench -- noop`: the text of the last
- * answer is kept and given again while nothing in it has changed (within the same second of uptime), which spares
- * building a 200-character string per call.
+ * server_status's answer. Agents poll it, and it is the no-op of `npm run bench -- noop`: the last answer (its
+ * structured part and its text) is given again while nothing in it has changed (within the same second of uptime),
+ * which spares building a dozen objects and a 200-character string per call. Answers with remote servers are never
+ * kept: their health changes without notice.
  */
-function statusText(deps: StatusDeps): (s: Status, servers: BackendStatus["servers"]) => string {
+function statusAnswer(deps: StatusDeps): () => Promise<{ structured: Status; text: string }> {
   const head = `lam-mcp ${VERSION} (replica ${deps.replica}, pid ${process.pid}), up `;
-  let last: { status: Status; text: string } | undefined;
-  const same = (a: Status, b: Status) =>
-    a.uptime_s === b.uptime_s &&
-    a.model.source === b.model.source &&
-    a.model.state === b.model.state &&
-    a.actions.loaded === b.actions.loaded &&
-    a.actions.disabled === b.actions.disabled &&
-    (a.generation === null
-      ? b.generation === null
-      : b.generation !== null && a.generation.busy === b.generation.busy && a.generation.sequences === b.generation.sequences && a.generation.queued === b.generation.queued);
-  return (status, servers) => {
-    if (!servers && last && same(last.status, status)) return last.text;
-    const { generation: stats, actions } = status;
+  let last: { structured: Status; text: string } | undefined;
+  return async () => {
+    const { engine } = deps;
+    const stats = engine.stats();
+    const backend = engine.backend();
+    const { loaded, disabled } = deps.actions.countsNow() ?? (await deps.actions.counts());
+    const uptime = Math.round((Date.now() - deps.started) / 1000);
+    const source = engine.describeSource();
+    const state = engine.state;
+    const name = engine.loadedInfo()?.name ?? null;
+    if (last && !backend.servers) {
+      const s = last.structured;
+      if (
+        s.uptime_s === uptime &&
+        s.model.source === source &&
+        s.model.state === state &&
+        s.model.name === name &&
+        s.actions.loaded === loaded &&
+        s.actions.disabled === disabled &&
+        s.backend.kind === backend.kind &&
+        s.backend.api === backend.api &&
+        sameStats(s.generation, stats)
+      ) {
+        return last;
+      }
+    }
+    const structured: Status = {
+      version: VERSION,
+      replica: deps.replica,
+      pid: process.pid,
+      uptime_s: uptime,
+      model: { source, state, name },
+      generation: stats,
+      backend: backendOf(backend),
+      search_configured: deps.searchConfigured,
+      actions: { loaded, disabled },
+    };
+    const servers = backend.servers;
     const text =
-      `${head}${status.uptime_s} s. Model ${status.model.source} (${status.model.state}). ` +
+      `${head}${uptime} s. Model ${source} (${state}). ` +
       `${servers ? `Model servers: ${servers.map((s) => `${s.url} ${s.healthy === null ? "not asked yet" : s.healthy ? "up" : `down (${s.lastError ?? "?"})`}`).join("; ")}. ` : ""}` +
       `${stats ? `Generation: ${stats.busy}/${stats.sequences} sequences busy, ${stats.queued} waiting. ` : ""}` +
-      `Search ${status.search_configured ? "configured" : "not configured"}. Actions: ${actions.loaded} loaded, ${actions.disabled} disabled.`;
-    // Remote servers' health changes without notice: their answers are never kept.
-    last = servers ? undefined : { status, text };
-    return text;
+      `Search ${deps.searchConfigured ? "configured" : "not configured"}. Actions: ${loaded} loaded, ${disabled} disabled.`;
+    const answer = { structured, text };
+    last = servers ? undefined : answer;
+    return answer;
   };
 }
 
 export function statusTool(deps: StatusDeps): ToolSpec {
-  const render = statusText(deps);
+  const answer = statusAnswer(deps);
   return defineTool({
     name: "server_status",
     title: "Server status",
@@ -94,23 +133,6 @@ export function statusTool(deps: StatusDeps): ToolSpec {
       actions: z.object({ loaded: z.number().int(), disabled: z.number().int() }),
     }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async run() {
-      const { engine } = deps;
-      const stats = engine.stats();
-      const backend = engine.backend();
-      const { loaded, disabled } = deps.actions.countsNow() ?? (await deps.actions.counts());
-      const structured = {
-        version: VERSION,
-        replica: deps.replica,
-        pid: process.pid,
-        uptime_s: Math.round((Date.now() - deps.started) / 1000),
-        model: { source: engine.describeSource(), state: engine.state, name: engine.loadedInfo()?.name ?? null },
-        generation: stats,
-        backend: backendOf(backend),
-        search_configured: deps.searchConfigured,
-        actions: { loaded, disabled },
-      };
-      return { structured, text: render(structured, backend.servers) };
-    },
+    run: answer,
   });
 }

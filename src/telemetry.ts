@@ -12,6 +12,11 @@ export type TelemetryEvent =
 export class Telemetry {
   private readonly listeners = new Set<(event: TelemetryEvent) => void>();
 
+  /** Whether anyone listens (an emitter with nothing to say to no one need not build the event). */
+  get listened(): boolean {
+    return this.listeners.size > 0;
+  }
+
   emit(event: TelemetryEvent): void {
     for (const listener of this.listeners) {
       try {

@@ -214,14 +214,13 @@ type Outcome = Parameters<CallObserver>[0]["outcome"];
 /** The wrapper itself: the path of every call, kept lean (see `npm run bench -- noop`). */
 async function callInner(spec: ToolSpec, rawArgs: unknown, ctx: ToolContext, observe: CallObserver | undefined, s: SpanHandle | undefined): Promise<CallResult> {
   const started = performance.now();
-  const done = (outcome: Outcome, result: CallResult) => finish(spec.name, ctx, started, outcome, result, observe, s);
   if (jsonDepth(rawArgs) > MAX_JSON_DEPTH) {
     const error = new ToolError(`The arguments of ${spec.name} are nested more than ${MAX_JSON_DEPTH} levels deep; the limit is ${MAX_JSON_DEPTH}.`, {
       code: "invalid_arguments",
       hint: "Flatten the value (a JSON Schema or JSON body this deep cannot be compiled or sent).",
       data: { limit: MAX_JSON_DEPTH },
     });
-    return done("invalid_arguments", errorResult(error));
+    return finish(spec.name, ctx, started, observe, s, "invalid_arguments", errorResult(error));
   }
   const checked = spec.validate(rawArgs);
   if (!checked.ok) {
@@ -230,24 +229,24 @@ async function callInner(spec: ToolSpec, rawArgs: unknown, ctx: ToolContext, obs
       hint: `Call it as ${signatureOf(spec)}; the tool's inputSchema gives every range and default.`,
       data: { problems: checked.problems },
     });
-    return done("invalid_arguments", errorResult(error));
+    return finish(spec.name, ctx, started, observe, s, "invalid_arguments", errorResult(error));
   }
   try {
     const output = await spec.run(checked.value, ctx);
-    return done(ctx.signal.aborted ? "cancelled" : "ok", {
+    return finish(spec.name, ctx, started, observe, s, ctx.signal.aborted ? "cancelled" : "ok", {
       content: [{ type: "text", text: output.text }],
       structuredContent: output.structured as Record<string, unknown>,
     });
   } catch (error) {
     if (error instanceof ToolError) {
-      return done(ctx.signal.aborted && error.code === "cancelled" ? "cancelled" : "tool_error", errorResult(error));
+      return finish(spec.name, ctx, started, observe, s, ctx.signal.aborted && error.code === "cancelled" ? "cancelled" : "tool_error", errorResult(error));
     }
     if (ctx.signal.aborted) {
-      return done("cancelled", errorResult(new ToolError(`${spec.name} was cancelled`, { code: "cancelled" })));
+      return finish(spec.name, ctx, started, observe, s, "cancelled", errorResult(new ToolError(`${spec.name} was cancelled`, { code: "cancelled" })));
     }
     const ref = randomUUID().slice(0, 8);
     ctx.log.error(`internal error in ${spec.name}`, { ref, error });
-    return done(
+    return finish(spec.name, ctx, started, observe, s, 
       "internal_error",
       errorResult(
         new ToolError(`internal error in ${spec.name} (ref ${ref}): ${messageOf(error)}`, {
@@ -259,7 +258,8 @@ async function callInner(spec: ToolSpec, rawArgs: unknown, ctx: ToolContext, obs
   }
 }
 
-function finish(tool: string, ctx: ToolContext, started: number, outcome: Outcome, result: CallResult, observe: CallObserver | undefined, s: SpanHandle | undefined): CallResult {
+/** The end of every call: its span's outcome, the observer, a debug record; the result as it was. */
+function finish(tool: string, ctx: ToolContext, started: number, observe: CallObserver | undefined, s: SpanHandle | undefined, outcome: Outcome, result: CallResult): CallResult {
   const ms = performance.now() - started;
   s?.set({ "lam.outcome": outcome });
   observe?.({ tool, outcome, ms });
