@@ -120,13 +120,16 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(options
     validate(args) {
       // No arguments for a tool that takes none (server_status, the no-op of `npm run bench -- noop`): what zod
       // would answer, without its allocations.
-      if (takesNothing && (args === undefined || isEmptyObject(args))) return { ok: true, value: {} };
+      if (takesNothing && (args === undefined || isEmptyObject(args))) return NO_ARGUMENTS;
       const parsed = options.input.safeParse(args ?? {});
       return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problems: zodProblems(parsed.error) };
     },
     run: (args, ctx) => options.run(args as z.output<I>, ctx) as Promise<ToolOutput>,
   };
 }
+
+/** The validation of "no arguments", shared by every such call (nothing in it can be changed). */
+const NO_ARGUMENTS = Object.freeze({ ok: true as const, value: Object.freeze({}) });
 
 function isEmptyObject(value: unknown): boolean {
   if (value === null || typeof value !== "object" || Array.isArray(value) || Object.getPrototypeOf(value) !== Object.prototype) return false;

@@ -77,6 +77,9 @@ export function resolveThreads(threads: number | "auto", cores = availableParall
   return threads === 0 ? undefined : threads;
 }
 
+/** What backend() says of every local engine (one object: server_status asks on every call). */
+const LOCAL: BackendStatus = Object.freeze({ kind: "local" });
+
 export class LocalEngine implements Engine {
   private llama: Promise<Llama> | undefined;
   private resolved: Promise<{ path: string; gguf: GgufFileInfo; bytes: number }> | undefined;
@@ -155,7 +158,7 @@ export class LocalEngine implements Engine {
   }
 
   backend(): BackendStatus {
-    return { kind: "local" };
+    return LOCAL;
   }
 
   stats(): GenerationStats | null {
