@@ -13,7 +13,7 @@
  * Only the constructs these expressions use are translated; anything else (\d, \w, \b, `.`, flags) is refused
  * when the expression is compiled, so a family cannot silently differ from llama.cpp.
  */
-import { type Splitter } from "./split.js";
+import type { Splitter } from "./split.js";
 import { ACCENT_MARK, LETTER, NUMBER, PUNCTUATION, SYMBOL, WHITESPACE } from "./unicode.js";
 
 /** \p{X} as llama.cpp collapses it: [its stand-in byte, the ASCII members] (k_ucat_cpt, k_ucat_map). */

@@ -11,7 +11,7 @@
 import { Heap } from "./heap.js";
 import { GPT2, LLAMA3, ONE_NUMBER, PRE_TOKENIZERS, type PreTokenizer, QWEN2, QWEN35 } from "./pre-tokenizers.js";
 import { regexSplitter } from "./regex.js";
-import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
+import { Offsets, splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
 import { unicodeTable } from "./unicode.js";
 
 /** What a vocabulary is made of: the GGUF's tokenizer.ggml.* and llama.cpp's final token attributes. */
@@ -150,6 +150,8 @@ export class FastBpe {
   private readonly specialsAlways: Special[];
   private readonly specialsParsed: Special[];
   private readonly memo = new Map<string, readonly number[]>();
+  private readonly endsA = new Offsets();
+  private readonly endsB = new Offsets();
 
   private constructor(
     data: BpeVocabularyData,
@@ -216,20 +218,25 @@ export class FastBpe {
       i += cp > 0xffff ? 2 : 1;
     }
     at[n] = text.length;
-    let ends: number[] = [n];
+    // Each splitter refines the words of the one before: two buffers of word ends, used in turn.
+    let ends = this.endsA;
+    let next = this.endsB;
+    ends.clear();
+    ends.push(n);
     for (const split of this.family.splitters) {
-      const next: number[] = [];
+      next.clear();
       let start = 0;
-      for (const end of ends) {
+      for (let w = 0; w < ends.length; w++) {
+        const end = ends.values[w]!;
         split(cps, this.table, start, end, next);
         start = end;
       }
-      ends = next;
+      [ends, next] = [next, ends];
     }
     let start = 0;
     let count = 0;
     for (let w = 0; w < ends.length; w++) {
-      const end = ends[w]!;
+      const end = ends.values[w]!;
       const word = text.slice(at[start], at[end]);
       let ids = this.memo.get(word);
       if (!ids) {
