@@ -118,7 +118,7 @@ export class LocalTokenizer implements Tokenizer, Vocabulary {
   }
 
   async count(text: string, special: boolean): Promise<number> {
-    if (this.own instanceof FastBpe && text.length > 0) return this.own.count(text, special);
+    if (this.own && text.length > 0) return this.own.count(text, special);
     return this.ids(text, special).length;
   }
 

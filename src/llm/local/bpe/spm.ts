@@ -58,17 +58,33 @@ export class FastSpm {
 
   tokenize(text: string, special: boolean): number[] {
     const out: number[] = [];
+    this.run(text, special, out);
+    return out;
+  }
+
+  /** How many ids the text has, without keeping them. */
+  count(text: string, special: boolean): number {
+    return this.run(text, special, null);
+  }
+
+  /** The text's ids appended to out (when given); their number. */
+  private run(text: string, special: boolean, out: number[] | null): number {
+    let n = 0;
     let afterSpecial = true;
     for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
       if (typeof f === "number") {
-        out.push(f);
+        out?.push(f);
+        n++;
         afterSpecial = true;
         continue;
       }
       const prefixed = (this.data.addSpacePrefix && afterSpecial ? ` ${f}` : f).replaceAll(" ", "\u2581");
       afterSpecial = false;
       if (!this.segmentable) {
-        this.encode(prefixed, out);
+        const ids: number[] = [];
+        this.encode(prefixed, ids);
+        if (out) for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+        n += ids.length;
         continue;
       }
       // Segments: a run of "▁" and what follows it up to the next run.
@@ -81,10 +97,11 @@ export class FastSpm {
           if (this.memo.size >= 1 << 16) this.memo.clear();
           this.memo.set(segment, ids);
         }
-        for (const id of ids) out.push(id);
+        if (out) for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+        n += ids.length;
       }
     }
-    return out;
+    return n;
   }
 
   private encode(text: string, out: number[]): void {
