@@ -140,6 +140,9 @@ export function partition(text: string, specials: readonly Special[]): Array<str
   return fragments;
 }
 
+/** The longest text (in UTF-16 units) whose scratch arrays are kept between calls (2 x 4 MB at most). */
+const SPACE_KEPT = 1 << 20;
+
 /** Words remembered (their ids) at most; past it the memo starts again. */
 const WORD_MEMO = 1 << 16;
 
@@ -150,6 +153,8 @@ export class FastBpe {
   private readonly specialsAlways: Special[];
   private readonly specialsParsed: Special[];
   private readonly memo = new Map<string, readonly number[]>();
+  private codePoints = new Int32Array(0);
+  private offsets = new Int32Array(0);
   private readonly endsA = new Offsets();
   private readonly endsB = new Offsets();
 
@@ -206,18 +211,19 @@ export class FastBpe {
   /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended; their number. */
   private encodeText(text: string, out: number[] | null): number {
     // Code points and where each starts in the string.
-    const cps = new Int32Array(text.length);
-    const at = new Int32Array(text.length + 1);
+    const [cpsSpace, at] = this.space(text.length);
     let n = 0;
     for (let i = 0; i < text.length; ) {
       const cp = text.codePointAt(i)!;
       // A lone surrogate reaches llama.cpp as U+FFFD (the string's UTF-8 encoding replaces it).
       const lone = cp >= 0xd800 && cp <= 0xdfff;
       at[n] = i;
-      cps[n++] = lone ? 0xfffd : cp;
+      cpsSpace[n++] = lone ? 0xfffd : cp;
       i += cp > 0xffff ? 2 : 1;
     }
     at[n] = text.length;
+    // A view of its own each call (the general path keys its per-text work on this array), of the code points only.
+    const cps = cpsSpace.subarray(0, n);
     // Each splitter refines the words of the one before: two buffers of word ends, used in turn.
     let ends = this.endsA;
     let next = this.endsB;
@@ -249,6 +255,21 @@ export class FastBpe {
       start = end;
     }
     return count;
+  }
+
+  /**
+   * Room for a text's code points and their offsets, kept from call to call up to SPACE_KEPT characters: a call
+   * then allocates no large typed arrays, whose external memory would bring the collector's full collections on
+   * every few calls of a 1 MB text. Beyond it, fresh arrays.
+   */
+  private space(chars: number): [Int32Array, Int32Array] {
+    if (chars > SPACE_KEPT) return [new Int32Array(chars), new Int32Array(chars + 1)];
+    if (this.codePoints.length < chars) {
+      const size = Math.min(SPACE_KEPT, Math.max(chars, this.codePoints.length * 2, 1024));
+      this.codePoints = new Int32Array(size);
+      this.offsets = new Int32Array(size + 1);
+    }
+    return [this.codePoints, this.offsets];
   }
 
   /** One word: its bytes as GPT-2 characters, merged by rank. */
