@@ -9,39 +9,11 @@
  * - digits: \p{N} alone (starcoder and its kin run it before gpt2), by llama.cpp's general regex path: ASCII digits
  *   and any other code point of category N (never a whitespace one).
  */
+import type { IntList } from "./int-list.js";
 import { ACCENT_MARK, LETTER, NUMBER, WHITESPACE } from "./unicode.js";
 
-/**
- * Where words end, appended by the splitters: a growable Int32Array that a tokenizer keeps from call to call. (A
- * JavaScript array grown by push to the ~200 k words of a 1 MB text cost ~20x more here: past ~16 k elements each
- * growth is a new large object outside the young generation.)
- */
-export class Offsets {
-  values = new Int32Array(1024);
-  length = 0;
-
-  push(end: number): void {
-    if (this.length === this.values.length) {
-      const grown = new Int32Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.values[this.length++] = end;
-  }
-
-  /** The last end appended, or -1. */
-  last(): number {
-    return this.length > 0 ? this.values[this.length - 1]! : -1;
-  }
-
-  /** Emptied for the next use; a buffer grown past 4 MB (a huge text) is let go rather than kept. */
-  clear(): void {
-    this.length = 0;
-    if (this.values.length > 1 << 20) this.values = new Int32Array(1024);
-  }
-}
-
-export type Splitter = (cps: Int32Array, flags: Uint16Array, start: number, end: number, out: Offsets) => void;
+/** Appends to out where each word of cps[start, end) ends. */
+export type Splitter = (cps: Int32Array, flags: Uint16Array, start: number, end: number, out: IntList) => void;
 
 const CR = 13;
 const LF = 10;

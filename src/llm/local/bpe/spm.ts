@@ -6,6 +6,7 @@
  * no token is written as its UTF-8 bytes (<0xNN> tokens). No pre-tokenizer: a fragment is merged as a whole.
  */
 import { Heap } from "./heap.js";
+import { IntList } from "./int-list.js";
 import { partition, specialTokens, type BpeVocabularyData, type Special } from "./tokenizer.js";
 
 export interface SpmVocabularyData {
@@ -30,6 +31,7 @@ export class FastSpm {
    */
   private readonly segmentable: boolean;
   private readonly memo = new Map<string, readonly number[]>();
+  private readonly ids = new IntList();
 
   private constructor(
     private readonly data: SpmVocabularyData,
@@ -57,9 +59,9 @@ export class FastSpm {
   }
 
   tokenize(text: string, special: boolean): number[] {
-    const out: number[] = [];
-    this.run(text, special, out);
-    return out;
+    this.ids.clear();
+    this.run(text, special, this.ids);
+    return this.ids.toArray();
   }
 
   /** How many ids the text has, without keeping them. */
@@ -68,7 +70,7 @@ export class FastSpm {
   }
 
   /** The text's ids appended to out (when given); their number. */
-  private run(text: string, special: boolean, out: number[] | null): number {
+  private run(text: string, special: boolean, out: IntList | null): number {
     let n = 0;
     let afterSpecial = true;
     for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {

@@ -11,7 +11,8 @@
 import { Heap } from "./heap.js";
 import { GPT2, LLAMA3, ONE_NUMBER, PRE_TOKENIZERS, type PreTokenizer, QWEN2, QWEN35 } from "./pre-tokenizers.js";
 import { regexSplitter } from "./regex.js";
-import { Offsets, splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
+import { IntList } from "./int-list.js";
+import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
 import { unicodeTable } from "./unicode.js";
 
 /** What a vocabulary is made of: the GGUF's tokenizer.ggml.* and llama.cpp's final token attributes. */
@@ -155,8 +156,9 @@ export class FastBpe {
   private readonly memo = new Map<string, readonly number[]>();
   private codePoints = new Int32Array(0);
   private offsets = new Int32Array(0);
-  private readonly endsA = new Offsets();
-  private readonly endsB = new Offsets();
+  private readonly endsA = new IntList();
+  private readonly endsB = new IntList();
+  private readonly ids = new IntList();
 
   private constructor(
     data: BpeVocabularyData,
@@ -185,9 +187,9 @@ export class FastBpe {
   }
 
   tokenize(text: string, special: boolean): number[] {
-    const out: number[] = [];
-    this.run(text, special, out);
-    return out;
+    this.ids.clear();
+    this.run(text, special, this.ids);
+    return this.ids.toArray();
   }
 
   /** How many ids the text has, without keeping them. */
@@ -196,7 +198,7 @@ export class FastBpe {
   }
 
   /** The text's ids appended to out (when given); their number. */
-  private run(text: string, special: boolean, out: number[] | null): number {
+  private run(text: string, special: boolean, out: IntList | null): number {
     let n = 0;
     for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
       if (typeof f !== "number") n += this.encodeText(f, out);
@@ -209,7 +211,7 @@ export class FastBpe {
   }
 
   /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended; their number. */
-  private encodeText(text: string, out: number[] | null): number {
+  private encodeText(text: string, out: IntList | null): number {
     // Code points and where each starts in the string.
     const [cpsSpace, at] = this.space(text.length);
     let n = 0;
