@@ -2,6 +2,7 @@
  * Benchmark helpers. A benchmark prints its figure, a baseline measured in the same run, and their ratio.
  * Timings are medians of repeated runs; the machine is shared and noisy, so nothing here is a test.
  */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -88,3 +89,73 @@ export function quietClientListenerWarnings(): void {
     process.stderr.write(`${warning.name}: ${warning.message}\n`);
   });
 }
+
+/**
+ * A client that costs next to nothing: JSON-RPC lines written straight to a server's stdin and its answers counted
+ * off stdout, so that the CPU the machine has goes to the servers.
+ */
+export class LineClient {
+  private pending = "";
+  private onLine: (line: string) => void = () => undefined;
+  private nextId = 1;
+
+  private constructor(readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (data: string) => {
+      this.pending += data;
+      for (let nl = this.pending.indexOf("\n"); nl !== -1; nl = this.pending.indexOf("\n")) {
+        const line = this.pending.slice(0, nl);
+        this.pending = this.pending.slice(nl + 1);
+        this.onLine(line);
+      }
+    });
+  }
+
+  /** Starts a server (pinned to one core with taskset when `core` is given; taskset execs, so the PID is the server's). */
+  static async start(args: string[], core?: number): Promise<LineClient> {
+    const [command, argv] = core === undefined ? [process.execPath, args] : ["taskset", ["-c", String(core), process.execPath, ...args]];
+    const client = new LineClient(spawn(command, argv, { stdio: ["pipe", "pipe", "pipe"] }));
+    client.child.stderr.resume();
+    await client.request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0" } });
+    client.child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
+    return client;
+  }
+
+  /** One tool call's answer line. */
+  call(tool: string, args: Record<string, unknown>): Promise<string> {
+    return this.request("tools/call", { name: tool, arguments: args });
+  }
+
+  private request(method: string, params: unknown): Promise<string> {
+    return new Promise((resolve) => {
+      // The answer, not a notification the server sends meanwhile (a log record, a list change).
+      this.onLine = (line) => {
+        if ("id" in (JSON.parse(line) as object)) resolve(line);
+      };
+      this.child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id: 0, method, params })}\n`);
+    });
+  }
+
+  /** `calls` calls of one tool, `inFlight` at a time; rejects on an error answer. */
+  run(tool: string, args: Record<string, unknown>, calls: number, inFlight: number): Promise<void> {
+    const line = () => `${JSON.stringify({ jsonrpc: "2.0", id: this.nextId++, method: "tools/call", params: { name: tool, arguments: args } })}\n`;
+    let sent = 0;
+    let answered = 0;
+    return new Promise((resolve, reject) => {
+      this.onLine = (answer) => {
+        if (!answer.includes('"result"') || answer.includes('"isError":true')) return reject(new Error(`${tool}: ${answer.slice(0, 300)}`));
+        if (++answered === calls) return resolve();
+        if (sent < calls) {
+          sent++;
+          this.child.stdin.write(line());
+        }
+      };
+      for (; sent < Math.min(inFlight, calls); sent++) this.child.stdin.write(line());
+    });
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+

@@ -17,7 +17,7 @@ import { runInNewContext } from "node:vm";
 import type { ModelInfo } from "../src/llm/engine.js";
 import { LocalTokenizer } from "../src/llm/local/tokens.js";
 import { llamaSource } from "../test/helpers/llama-source.js";
-import { fmt, median, printRows, ROOT, type Row } from "./lib.js";
+import { fmt, LineClient, median, printRows, ROOT, type Row } from "./lib.js";
 import { mixedText } from "./text.js";
 
 const RUNS = 7;
@@ -81,9 +81,15 @@ export async function benchTokenizerVocabs(): Promise<void> {
     const own = await server(path, "auto");
     const theirs = await server(path, "llama.cpp");
     if ((await own.engine()) !== "lam-mcp" || (await theirs.engine()) !== "llama.cpp") throw new Error(`${file}: not the tokenizers meant`);
+    // The same server as `own`, spoken to by a client that costs next to nothing (lines written as they are): what
+    // is left of the figure above once the SDK client's own work is out.
+    const bare = await LineClient.start([join(ROOT, "dist/cli.js"), "--model", path, "--threads", "1", "--gpu", "false", "--log-level", "warn"]);
+    const bareCount = async (text: string) =>
+      (JSON.parse(await bare.call("count_tokens", { texts: [text] })) as { result: { structuredContent: { total: number } } }).result.structuredContent.total;
     await own.count(texts[0]!); // the first call loads the vocabulary; not timed
     await theirs.count(texts[0]!);
-    const times = { own: [] as number[], theirs: [] as number[], direct: [] as number[], gpt: [] as number[] };
+    await bareCount(texts[0]!);
+    const times = { own: [] as number[], theirs: [] as number[], direct: [] as number[], gpt: [] as number[], bare: [] as number[] };
     let tokens = 0;
     for (let i = 1; i <= RUNS; i++) {
       const text = texts[i]!;
@@ -96,7 +102,12 @@ export async function benchTokenizerVocabs(): Promise<void> {
       t = performance.now();
       const counted2 = await theirs.count(text);
       times.theirs.push(performance.now() - t);
-      if (counted !== direct || counted2 !== direct) throw new Error(`${file}: count_tokens said ${counted} (lam-mcp) / ${counted2} (llama.cpp), model.tokenize ${direct}`);
+      t = performance.now();
+      const counted3 = await bareCount(text);
+      times.bare.push(performance.now() - t);
+      if (counted !== direct || counted2 !== direct || counted3 !== direct) {
+        throw new Error(`${file}: count_tokens said ${counted} (lam-mcp) / ${counted2} (llama.cpp) / ${counted3} (bare client), model.tokenize ${direct}`);
+      }
       if (file === "gpt-2") {
         t = performance.now();
         const gpt = encode(text).length;
@@ -117,6 +128,12 @@ export async function benchTokenizerVocabs(): Promise<void> {
       baseline: `model.tokenize ${fmt.ms(directMs)}`,
       ratio: ownRatio,
       ...(targeted ? { target: ">= 3.00x", ok: ownRatio >= 3 } : {}),
+    });
+    rows.push({
+      bench: `count_tokens stdio, ${label} (lam-mcp tokenizer, bare client)`,
+      figure: `${fmt.rate(bytes / median(times.bare) / 1000, "MB")} (${fmt.ms(median(times.bare))})`,
+      baseline: `model.tokenize ${fmt.ms(directMs)}`,
+      ratio: paired(times.bare),
     });
     rows.push({
       bench: `count_tokens stdio, ${label} (--tokenizer llama.cpp)`,
@@ -145,6 +162,7 @@ export async function benchTokenizerVocabs(): Promise<void> {
     );
     await own.client.close();
     await theirs.client.close();
+    bare.close();
     await model.dispose();
   }
   await llama.dispose();
