@@ -67,7 +67,6 @@ function uiMeta(uri: string | undefined): { _meta?: Record<string, unknown> } {
   return uri ? { _meta: { ui: { resourceUri: uri }, [RESOURCE_URI_META_KEY]: uri } } : {};
 }
 
-/** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
@@ -100,6 +99,7 @@ class CallContext implements ToolContext {
   }
 }
 
+/** The client's W3C trace context, when its request carries one in _meta (traceparent, tracestate). */
 function traceOf(meta: Record<string, unknown> | undefined): ToolContext["trace"] {
   const traceparent = meta?.traceparent;
   if (typeof traceparent !== "string" || traceparent.length > 128) return undefined;

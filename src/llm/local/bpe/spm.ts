@@ -6,8 +6,8 @@
  * no token is written as its UTF-8 bytes (<0xNN> tokens). No pre-tokenizer: a fragment is merged as a whole.
  */
 import { Heap } from "./heap.js";
-import { IntList } from "./int-list.js";
-import { partition, specialTokens, type BpeVocabularyData, type Special } from "./tokenizer.js";
+import type { IntList } from "./int-list.js";
+import { OwnTokenizer, partition, specialTokens, type BpeVocabularyData, type Special } from "./tokenizer.js";
 
 export interface SpmVocabularyData {
   tokens: readonly string[];
@@ -20,7 +20,7 @@ export interface SpmVocabularyData {
 const HEX = "0123456789ABCDEF";
 const SEGMENT = /\u2581*[^\u2581]*/gu;
 
-export class FastSpm {
+export class FastSpm extends OwnTokenizer {
   private readonly vocab = new Map<string, number>();
   private readonly byteIds: number[] = [];
   private readonly specialsAlways: Special[];
@@ -31,12 +31,12 @@ export class FastSpm {
    */
   private readonly segmentable: boolean;
   private readonly memo = new Map<string, readonly number[]>();
-  private readonly ids = new IntList();
 
   private constructor(
     private readonly data: SpmVocabularyData,
     byteIds: number[],
   ) {
+    super();
     data.tokens.forEach((text, id) => this.vocab.set(text, id));
     this.byteIds = byteIds;
     [this.specialsAlways, this.specialsParsed] = specialTokens(data.tokens, data.specials);
@@ -58,19 +58,8 @@ export class FastSpm {
     return new FastSpm(data, byteIds);
   }
 
-  tokenize(text: string, special: boolean): number[] {
-    this.ids.clear();
-    this.run(text, special, this.ids);
-    return this.ids.toArray();
-  }
-
-  /** How many ids the text has, without keeping them. */
-  count(text: string, special: boolean): number {
-    return this.run(text, special, null);
-  }
-
   /** The text's ids appended to out (when given); their number. */
-  private run(text: string, special: boolean, out: IntList | null): number {
+  protected run(text: string, special: boolean, out: IntList | null): number {
     let n = 0;
     let afterSpecial = true;
     for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {

@@ -144,10 +144,29 @@ export function partition(text: string, specials: readonly Special[]): Array<str
 /** The longest text (in UTF-16 units) whose scratch arrays are kept between calls (2 x 4 MB at most). */
 const SPACE_KEPT = 1 << 20;
 
+/** What lam-mcp's tokenizers share: a text's ids gathered in a list kept between calls, or only counted. */
+export abstract class OwnTokenizer {
+  private readonly ids = new IntList();
+
+  tokenize(text: string, special: boolean): number[] {
+    this.ids.clear();
+    this.run(text, special, this.ids);
+    return this.ids.toArray();
+  }
+
+  /** How many ids the text has, without keeping them. */
+  count(text: string, special: boolean): number {
+    return this.run(text, special, null);
+  }
+
+  /** The text's ids appended to out (when given); their number. */
+  protected abstract run(text: string, special: boolean, out: IntList | null): number;
+}
+
 /** Words remembered (their ids) at most; past it the memo starts again. */
 const WORD_MEMO = 1 << 16;
 
-export class FastBpe {
+export class FastBpe extends OwnTokenizer {
   private readonly vocab = new Map<string, number>();
   private readonly ranks = new Map<string, number>();
   /** Longest first, as llama.cpp orders its special-token cache. */
@@ -158,13 +177,13 @@ export class FastBpe {
   private offsets = new Int32Array(0);
   private readonly endsA = new IntList();
   private readonly endsB = new IntList();
-  private readonly ids = new IntList();
 
   private constructor(
     data: BpeVocabularyData,
     private readonly family: Family,
     private readonly table: Uint16Array,
   ) {
+    super();
     // text_to_token: the last id wins for a text that appears twice, as in llama.cpp's map filled in order.
     data.tokens.forEach((text, id) => this.vocab.set(text, id));
     // A merge is "LEFT RIGHT" (split at the first space after the first character); the first rank of a pair wins.
@@ -186,19 +205,8 @@ export class FastBpe {
     return new FastBpe(data, familyOf(pre), table);
   }
 
-  tokenize(text: string, special: boolean): number[] {
-    this.ids.clear();
-    this.run(text, special, this.ids);
-    return this.ids.toArray();
-  }
-
-  /** How many ids the text has, without keeping them. */
-  count(text: string, special: boolean): number {
-    return this.run(text, special, null);
-  }
-
   /** The text's ids appended to out (when given); their number. */
-  private run(text: string, special: boolean, out: IntList | null): number {
+  protected run(text: string, special: boolean, out: IntList | null): number {
     let n = 0;
     for (const f of partition(text, special ? this.specialsParsed : this.specialsAlways)) {
       if (typeof f !== "number") n += this.encodeText(f, out);
