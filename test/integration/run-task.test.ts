@@ -3,9 +3,10 @@
  * server's own wrapper. The tiny model does not plan well; the grammar of tool_choice required makes its first
  * response a call, which is what these tests rely on.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, describe, expect, test } from "vitest";
 import { acquireLlama } from "../../src/llm/local/binding.js";
@@ -13,6 +14,7 @@ import { toGbnfSchema, withoutNulls } from "../../src/llm/local/plan.js";
 import { silentLogger } from "../../src/log.js";
 import { builtInTools } from "../../src/services.js";
 import { connect, sharedServices, testConfig } from "../helpers/harness.js";
+import { startFixture } from "../helpers/http-fixture.js";
 
 interface Ran {
   answer: string | null;
@@ -98,5 +100,98 @@ describe("run_task", () => {
     });
     expect(withoutNulls({ a: 1, b: null, c: "x" })).toEqual({ a: 1, c: "x" });
     await release();
+  });
+});
+
+/**
+ * A stand-in for an OpenAI-compatible server's tools API (/v1/chat/completions with tools, streamed). The real
+ * llama-server of the remote tests cannot be used here: with the tiny model, even tool_choice required never yields
+ * a call (its grammar lets free text come first, and the model never writes a call's opening tag). Each request is
+ * recorded and answered by the next scripted answer: the streamed chunks such servers send, a call's arguments cut
+ * into pieces across chunks.
+ */
+async function toolsServer(answers: Array<Array<Record<string, unknown>>>) {
+  const bodies: Array<Record<string, unknown>> = [];
+  const server = await startFixture({
+    "/v1/models": (_req, res) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: "planner" }] })),
+    "/v1/chat/completions": async (req: IncomingMessage, res: ServerResponse) => {
+      let body = "";
+      for await (const chunk of req) body += String(chunk);
+      bodies.push(JSON.parse(body) as Record<string, unknown>);
+      const chunks = answers.shift() ?? [{ choices: [{ index: 0, delta: { content: "out of script" }, finish_reason: "stop" }] }];
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
+      res.end("data: [DONE]\n\n");
+    },
+  });
+  return { server, bodies };
+}
+
+/** The chunks of one streamed call of name, its arguments' JSON text cut into pieces of `cut` characters. */
+function callChunks(name: string, argsJson: string, cut = 7): Array<Record<string, unknown>> {
+  const pieces: string[] = [];
+  for (let i = 0; i < argsJson.length; i += cut) pieces.push(argsJson.slice(i, i + cut));
+  return [
+    { choices: [{ index: 0, delta: { role: "assistant", tool_calls: [{ index: 0, id: "srv_1", type: "function", function: { name, arguments: "" } }] } }] },
+    ...pieces.map((p) => ({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: p } }] } }] })),
+    { choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] },
+    { choices: [], usage: { prompt_tokens: 120, completion_tokens: 20 } },
+  ];
+}
+
+const words = (text: string) => (text.match(/\S+\s*/g) ?? []).map((w) => ({ choices: [{ index: 0, delta: { content: w } }] }));
+
+describe("run_task on an OpenAI-compatible server (the tools API)", () => {
+  test("the server's calls run through the wrapper; each result goes back as a tool message after the assistant's tool_calls", async () => {
+    const { server, bodies } = await toolsServer([
+      callChunks("word_count", JSON.stringify({ text: "one two three" })),
+      [...words("Three words."), { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }, { choices: [], usage: { prompt_tokens: 150, completion_tokens: 3 } }],
+    ]);
+    await using _ = server;
+    await using h = await shared.connect({ model: undefined, llmUrl: server.url, llmApi: "openai", toolsDir: dir }, { env });
+    const out = await h.ok<Ran>("run_task", { goal: "Count the words of: one two three", tools: ["word_count"], tool_choice: "required", seed: 7 });
+    expect(out).toMatchObject({ answer: "Three words.", finish_reason: "answered", backend: server.url, model: "planner", usage: { prompt_tokens: 270, completion_tokens: 23 } });
+    expect(out.steps).toEqual([{ tool: "word_count", arguments: { text: "one two three" }, is_error: false, summary: expect.stringMatching(/\b3\b/) as unknown }]);
+    expect(bodies).toHaveLength(2);
+    const wc = h.services.catalog.get("word_count")!;
+    expect(bodies[0]).toMatchObject({
+      model: "planner",
+      tool_choice: "required",
+      seed: 7,
+      stream: true,
+      tools: [{ type: "function", function: { name: "word_count", description: wc.description, parameters: wc.inputSchema } }],
+      messages: [{ role: "system" }, { role: "user", content: "Count the words of: one two three" }],
+    });
+    // The second request: the call as the assistant made it, then its result, under the same id; the choice is the model's again.
+    const messages = bodies[1]!.messages as Array<Record<string, unknown>>;
+    expect(bodies[1]!.tool_choice).toBe("auto");
+    expect(messages).toHaveLength(4);
+    const call = (messages[2]!.tool_calls as Array<{ id: string; type: string; function: { name: string; arguments: string } }>)[0]!;
+    expect(call).toMatchObject({ type: "function", function: { name: "word_count" } });
+    expect(JSON.parse(call.function.arguments)).toEqual({ text: "one two three" });
+    expect(messages[3]).toMatchObject({ role: "tool", tool_call_id: call.id });
+    expect(JSON.parse(messages[3]!.content as string)).toMatchObject({ action: "word_count", exit_code: 0, stdout: expect.stringMatching(/^\s*3\s*$/) as unknown });
+  });
+
+  test("calls the server got wrong are refused or answered as errors, never run: not offered, destructive without a yes, invalid or non-JSON arguments", async () => {
+    rmSync(marker, { force: true });
+    const { server } = await toolsServer([
+      callChunks("wipe", "{}"),
+      callChunks("count_tokens", JSON.stringify({ texts: ["x"] })),
+      callChunks("word_count", JSON.stringify({ text: 42, extra: null })),
+      callChunks("word_count", '{"text": "unfinished'),
+    ]);
+    await using _ = server;
+    await using h = await shared.connect({ model: undefined, llmUrl: server.url, llmApi: "openai", toolsDir: dir }, { env });
+    const out = await h.ok<Ran>("run_task", { goal: "Do things", tools: ["wipe", "word_count"], tool_choice: "required", max_steps: 3 });
+    expect(out.finish_reason).toBe("max_steps");
+    expect(out.steps[0]).toMatchObject({ tool: "wipe", is_error: true, refused: "wipe needs the user's confirmation, and this client cannot ask" });
+    expect(out.steps[1]).toMatchObject({ tool: "count_tokens", is_error: true, refused: "count_tokens is not one of the tools offered (wipe, word_count)" });
+    // A null the server sent for an optional field is dropped; the wrong type is the tool's own validation error.
+    expect(out.steps[2]).toMatchObject({ tool: "word_count", is_error: true, summary: expect.stringMatching(/text: .*string/i) as unknown });
+    expect(out.steps[2]!.arguments).toEqual({ text: 42 });
+    expect(existsSync(marker)).toBe(false);
+    const broken = await h.fails("run_task", { goal: "Do things", tools: ["word_count"], tool_choice: "required" });
+    expect(broken).toMatch(new RegExp(`${server.url.replace(/[.]/g, "\\.")}/v1/chat/completions asked for word_count with arguments that are not JSON`));
   });
 });
