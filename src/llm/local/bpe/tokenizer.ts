@@ -14,6 +14,7 @@ import { regexSplitter } from "./regex.js";
 import { IntList } from "./int-list.js";
 import { splitDigits, splitGpt2, splitLlama3, splitQwen2, splitQwen35, type Splitter } from "./split.js";
 import { unicodeTable } from "./unicode.js";
+import { WordMemo } from "./word-memo.js";
 
 /** What a vocabulary is made of: the GGUF's tokenizer.ggml.* and llama.cpp's final token attributes. */
 export interface BpeVocabularyData {
@@ -141,7 +142,7 @@ export function partition(text: string, specials: readonly Special[]): Array<str
   return fragments;
 }
 
-/** The longest text (in UTF-16 units) whose scratch arrays are kept between calls (2 x 4 MB at most). */
+/** The longest text (in UTF-16 units) whose code points are kept in an array between calls (4 MB at most). */
 const SPACE_KEPT = 1 << 20;
 
 /** What lam-mcp's tokenizers share: a text's ids gathered in a list kept between calls, or only counted. */
@@ -172,9 +173,8 @@ export class FastBpe extends OwnTokenizer {
   /** Longest first, as llama.cpp orders its special-token cache. */
   private readonly specialsAlways: Special[];
   private readonly specialsParsed: Special[];
-  private readonly memo = new Map<string, readonly number[]>();
+  private readonly memo = new WordMemo(WORD_MEMO);
   private codePoints = new Int32Array(0);
-  private offsets = new Int32Array(0);
   private readonly endsA = new IntList();
   private readonly endsB = new IntList();
 
@@ -221,17 +221,15 @@ export class FastBpe extends OwnTokenizer {
   /** One fragment of plain text: pre-tokenized into words, each word's ids (remembered) appended; their number. */
   private encodeText(text: string, out: IntList | null): number {
     // Code points and where each starts in the string.
-    const [cpsSpace, at] = this.space(text.length);
+    const cpsSpace = this.space(text.length);
     let n = 0;
     for (let i = 0; i < text.length; ) {
       const cp = text.codePointAt(i)!;
       // A lone surrogate reaches llama.cpp as U+FFFD (the string's UTF-8 encoding replaces it).
       const lone = cp >= 0xd800 && cp <= 0xdfff;
-      at[n] = i;
       cpsSpace[n++] = lone ? 0xfffd : cp;
       i += cp > 0xffff ? 2 : 1;
     }
-    at[n] = text.length;
     // A view of its own each call (the general path keys its per-text work on this array), of the code points only.
     const cps = cpsSpace.subarray(0, n);
     // Each splitter refines the words of the one before: two buffers of word ends, used in turn.
@@ -251,35 +249,42 @@ export class FastBpe extends OwnTokenizer {
     }
     let start = 0;
     let count = 0;
+    const memo = this.memo;
     for (let w = 0; w < ends.length; w++) {
       const end = ends.values[w]!;
-      const word = text.slice(at[start], at[end]);
-      let ids = this.memo.get(word);
-      if (!ids) {
-        ids = this.encodeWord(cps, start, end);
-        if (this.memo.size >= WORD_MEMO) this.memo.clear();
-        this.memo.set(word, ids);
+      let entry = memo.find(cps, start, end);
+      if (entry === -1) {
+        const ids = this.encodeWord(cps, start, end);
+        entry = memo.add(cps, start, end, ids);
+        if (entry === -1) {
+          // A word too long to remember.
+          if (out) for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+          count += ids.length;
+          start = end;
+          continue;
+        }
       }
-      if (out) for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
-      count += ids.length;
+      const from = memo.idsStart(entry);
+      const to = memo.idsEnd(entry);
+      if (out) {
+        const pool = memo.ids.values;
+        for (let i = from; i < to; i++) out.push(pool[i]!);
+      }
+      count += to - from;
       start = end;
     }
     return count;
   }
 
   /**
-   * Room for a text's code points and their offsets, kept from call to call up to SPACE_KEPT characters: a call
+   * Room for a text's code points, kept from call to call up to SPACE_KEPT characters: a call
    * then allocates no large typed arrays, whose external memory would bring the collector's full collections on
    * every few calls of a 1 MB text. Beyond it, fresh arrays.
    */
-  private space(chars: number): [Int32Array, Int32Array] {
-    if (chars > SPACE_KEPT) return [new Int32Array(chars), new Int32Array(chars + 1)];
-    if (this.codePoints.length < chars) {
-      const size = Math.min(SPACE_KEPT, Math.max(chars, this.codePoints.length * 2, 1024));
-      this.codePoints = new Int32Array(size);
-      this.offsets = new Int32Array(size + 1);
-    }
-    return [this.codePoints, this.offsets];
+  private space(chars: number): Int32Array {
+    if (chars > SPACE_KEPT) return new Int32Array(chars);
+    if (this.codePoints.length < chars) this.codePoints = new Int32Array(Math.min(SPACE_KEPT, Math.max(chars, this.codePoints.length * 2, 1024)));
+    return this.codePoints;
   }
 
   /** One word: its bytes as GPT-2 characters, merged by rank. */
