@@ -50,20 +50,27 @@ async function server(model: string, tokenizer: "auto" | "llama.cpp") {
   return { client, count, rssKb, engine };
 }
 
-/** The JavaScript heap that lam-mcp's tokenizer holds for a vocabulary: built, then with its word memo filled. */
+/**
+ * The memory that lam-mcp's tokenizer holds for a vocabulary (JavaScript heap and typed arrays' buffers): built,
+ * then after counting the texts (its word memo filled, and its scratch space kept).
+ */
 async function heldHeap(model: ConstructorParameters<typeof LocalTokenizer>[0], texts: string[]): Promise<{ built: number; filled: number; buildMs: number }> {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
+  const held = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
   gc();
-  const before = process.memoryUsage().heapUsed;
+  const before = held();
   const t0 = performance.now();
   const tokenizer = new LocalTokenizer(model, { name: "bench" } as ModelInfo, "auto");
   const buildMs = performance.now() - t0;
   gc();
-  const built = process.memoryUsage().heapUsed - before;
+  const built = held() - before;
   for (const text of texts) await tokenizer.count(text, false);
   gc();
-  const filled = process.memoryUsage().heapUsed - before;
+  const filled = held() - before;
   if (tokenizer.implementation.engine !== "lam-mcp") throw new Error("not lam-mcp's tokenizer");
   return { built, filled, buildMs };
 }
@@ -157,8 +164,8 @@ export async function benchTokenizerVocabs(): Promise<void> {
     const heap = await heldHeap(model, texts.slice(1));
     notes.push(
       `${label}: ${model.fileInfo.metadata.tokenizer.ggml.tokens.length} tokens, ${model.fileInfo.metadata.tokenizer.ggml.merges?.length ?? 0} merges, ` +
-        `${Math.round(tokens / RUNS)} tokens per text; lam-mcp's tokenizer built in ${fmt.ms(heap.buildMs)}, holds ${fmt.mb(heap.built)} of heap ` +
-        `(${fmt.mb(heap.filled)} with its word memo filled); server RSS ${fmt.mb(own.rssKb() * 1024)} vs ${fmt.mb(theirs.rssKb() * 1024)} with --tokenizer llama.cpp (${rss >= 0 ? "+" : ""}${fmt.mb(rss)})`,
+        `${Math.round(tokens / RUNS)} tokens per text; lam-mcp's tokenizer built in ${fmt.ms(heap.buildMs)}, holds ${fmt.mb(heap.built)} (heap and typed arrays) ` +
+        `(${fmt.mb(heap.filled)} with its word memo filled and its scratch space kept); server RSS ${fmt.mb(own.rssKb() * 1024)} vs ${fmt.mb(theirs.rssKb() * 1024)} with --tokenizer llama.cpp (${rss >= 0 ? "+" : ""}${fmt.mb(rss)})`,
     );
     await own.client.close();
     await theirs.client.close();
