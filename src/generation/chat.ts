@@ -1,10 +1,9 @@
 /** chat: a conversation answered with the model's own chat template. */
 import { z } from "zod";
 import { checkInputChars, defineTool } from "../tool.js";
-import { span } from "../tracing.js";
 import { generationProgress } from "./progress.js";
 import { engineSampling, resolveSampler, samplingFields, type SamplingArgs } from "./sampling.js";
-import { constraintOf, GENERATES, GenerationOutput, generationOutput, logGeneration, renderGeneration, type GenerationToolDeps } from "./shared.js";
+import { constraintOf, GENERATES, tracedGeneration, GenerationOutput, generationOutput, logGeneration, renderGeneration, type GenerationToolDeps } from "./shared.js";
 
 const Message = z.strictObject({
   role: z.enum(["system", "user", "assistant"]),
@@ -35,20 +34,12 @@ export const chat = (deps: GenerationToolDeps) =>
       const constraint = await constraintOf(deps.engine, args.json_schema, undefined);
       const progress = generationProgress(ctx);
       try {
-        const result = await span("generation", { "gen_ai.operation.name": "chat" }, async (s) => {
-          const r = await deps.engine.chat(
+        const result = await tracedGeneration("chat", () =>
+          deps.engine.chat(
             { messages: args.messages, echoPrompt: args.echo_prompt, sampling: engineSampling(sampler), maxTokens: sampler.max_tokens, stop: sampler.stop, constraint: constraint.constraint },
             progress.options,
-          );
-          s.set({
-            "gen_ai.usage.input_tokens": r.promptTokens,
-            "gen_ai.usage.output_tokens": r.completionTokens,
-            "lam.tokens_per_second": r.tokensPerSecond,
-            "lam.finish_reason": r.finishReason,
-            "lam.backend": r.backend === "local" ? "local" : "remote",
-          });
-          return r;
-        });
+          ),
+        );
         const out = generationOutput(result, sampler, constraint);
         out.receipt.chat_format = result.format;
         logGeneration(ctx, out, deps.telemetry);

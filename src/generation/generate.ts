@@ -1,10 +1,9 @@
 /** generate: a raw completion of a prompt, with every sampling control and constrained output. */
 import { z } from "zod";
 import { checkInputChars, defineTool } from "../tool.js";
-import { span } from "../tracing.js";
 import { generationProgress } from "./progress.js";
 import { engineSampling, resolveSampler, samplingFields, type SamplingArgs } from "./sampling.js";
-import { constraintOf, GENERATES, GenerationOutput, generationOutput, logGeneration, renderGeneration, type GenerationToolDeps } from "./shared.js";
+import { constraintOf, GENERATES, tracedGeneration, GenerationOutput, generationOutput, logGeneration, renderGeneration, type GenerationToolDeps } from "./shared.js";
 
 export const generate = (deps: GenerationToolDeps) => {
   const fields = samplingFields(deps.defaults.maxTokensLimit);
@@ -33,20 +32,12 @@ export const generate = (deps: GenerationToolDeps) => {
       const constraint = await constraintOf(deps.engine, args.json_schema, args.grammar);
       const progress = generationProgress(ctx);
       try {
-        const result = await span("generation", { "gen_ai.operation.name": "text_completion" }, async (s) => {
-          const r = await deps.engine.generate(
+        const result = await tracedGeneration("text_completion", () =>
+          deps.engine.generate(
             { prompt: args.prompt, special: args.special, sampling: engineSampling(sampler), maxTokens: sampler.max_tokens, stop: sampler.stop, constraint: constraint.constraint },
             progress.options,
-          );
-          s.set({
-            "gen_ai.usage.input_tokens": r.promptTokens,
-            "gen_ai.usage.output_tokens": r.completionTokens,
-            "lam.tokens_per_second": r.tokensPerSecond,
-            "lam.finish_reason": r.finishReason,
-            "lam.backend": r.backend === "local" ? "local" : "remote",
-          });
-          return r;
-        });
+          ),
+        );
         const out = generationOutput(result, sampler, constraint);
         logGeneration(ctx, out, deps.telemetry);
         return renderGeneration(out);

@@ -7,6 +7,7 @@ import { ToolError, messageOf } from "../errors.js";
 import type { Constraint, Engine, GenerationResult } from "../llm/engine.js";
 import type { Telemetry } from "../telemetry.js";
 import type { ToolContext } from "../tool.js";
+import { span } from "../tracing.js";
 import { SamplerOutput, type Sampler, type SamplingDefaults } from "./sampling.js";
 
 export interface GenerationToolDeps {
@@ -87,6 +88,21 @@ export async function constraintOf(engine: Engine, jsonSchema: Record<string, un
 }
 
 /** The tool's answer: the text, why it stopped, usage, timings, the receipt; for a JSON Schema the parsed json. */
+/** One generation (or chat) inside its trace span, whose usage attributes come from the result. */
+export function tracedGeneration<R extends GenerationResult>(operation: "text_completion" | "chat", run: () => Promise<R>): Promise<R> {
+  return span("generation", { "gen_ai.operation.name": operation }, async (s) => {
+    const r = await run();
+    s.set({
+      "gen_ai.usage.input_tokens": r.promptTokens,
+      "gen_ai.usage.output_tokens": r.completionTokens,
+      "lam.tokens_per_second": r.tokensPerSecond,
+      "lam.finish_reason": r.finishReason,
+      "lam.backend": r.backend === "local" ? "local" : "remote",
+    });
+    return r;
+  });
+}
+
 export function generationOutput(r: GenerationResult, sampler: Sampler, constraint: CheckedConstraint): GenerationOutput {
   const out: GenerationOutput = {
     text: r.text,
