@@ -87,7 +87,6 @@ export async function constraintOf(engine: Engine, jsonSchema: Record<string, un
   return { constraint: { kind: "none" } };
 }
 
-/** The tool's answer: the text, why it stopped, usage, timings, the receipt; for a JSON Schema the parsed json. */
 /** One generation (or chat) inside its trace span, whose usage attributes come from the result. */
 export function tracedGeneration<R extends GenerationResult>(operation: "text_completion" | "chat", run: () => Promise<R>): Promise<R> {
   return span("generation", { "gen_ai.operation.name": operation }, async (s) => {
@@ -103,6 +102,7 @@ export function tracedGeneration<R extends GenerationResult>(operation: "text_co
   });
 }
 
+/** The tool's answer: the text, why it stopped, usage, timings, the receipt; for a JSON Schema the parsed json. */
 export function generationOutput(r: GenerationResult, sampler: Sampler, constraint: CheckedConstraint): GenerationOutput {
   const out: GenerationOutput = {
     text: r.text,
