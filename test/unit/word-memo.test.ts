@@ -4,7 +4,7 @@
  * wrap), through memos small enough to fill and start again.
  */
 import { describe, expect, test } from "vitest";
-import { wordHash, WordMemo } from "../../src/llm/local/bpe/word-memo.js";
+import { LONGEST_KEPT, wordHash, WordMemo } from "../../src/llm/local/bpe/word-memo.js";
 import { prng } from "../helpers/prng.js";
 
 /** A text's code points in one array, and where each of its words ends. */
@@ -26,7 +26,7 @@ describe("WordMemo", () => {
       const random = prng(seed);
       const alphabet = ["a", "b", "é", "😀", " ", "\u0301"];
       const words = Array.from({ length: 3000 }, () => {
-        const length = random() < 0.02 ? 120 + Math.floor(random() * 20) : 1 + Math.floor(random() * 4);
+        const length = random() < 0.02 ? LONGEST_KEPT - 8 + Math.floor(random() * 16) : 1 + Math.floor(random() * 4);
         return Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]!).join("");
       });
       const { cps, ends } = wordsOf(words);
@@ -45,12 +45,12 @@ describe("WordMemo", () => {
         else {
           // Ids of any length, none, one or several, as words have.
           const ids = Array.from({ length: Math.floor(random() * 4) }, () => Math.floor(random() * 150_000));
-          if (reference.size === capacity && [...word].length <= 128) {
+          if (reference.size === capacity && [...word].length <= LONGEST_KEPT) {
             reference.clear();
             cleared++;
           }
           const added = memo.add(cps, start, end, ids);
-          if ([...word].length > 128) expect(added).toBe(-1);
+          if ([...word].length > LONGEST_KEPT) expect(added).toBe(-1);
           else {
             expect(added).not.toBe(-1);
             expect(idsOf(memo, added)).toEqual(ids);

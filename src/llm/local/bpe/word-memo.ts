@@ -6,8 +6,11 @@
  */
 import { IntList } from "./int-list.js";
 
-/** Words longer than this (in code points) are not remembered: rare, and they would fill the key pool. */
-const LONGEST_KEPT = 128;
+/**
+ * Words longer than this (in code points) are not remembered: rare, and they would fill the pools. With the
+ * tokenizer's 65,536 words, the pools hold at most 16 MB of code points (and as many ids, at most one per byte).
+ */
+export const LONGEST_KEPT = 64;
 
 /** FNV-1a over a word's code points. */
 export function wordHash(cps: Int32Array, start: number, end: number): number {
